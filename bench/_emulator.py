@@ -1,0 +1,51 @@
+"""Benchmarks' shared helper: an emulator in its own process, as a user would run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+BENCH_TOKEN = "bench-token"
+
+
+@contextmanager
+def emulator_process(*extra_args: str) -> Iterator[str]:
+    """Run ``python -m colab_magics.emulator`` on a temporary root; yield its base URL."""
+    with tempfile.TemporaryDirectory(prefix="colab_magics-bench-") as root:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "colab_magics.emulator",
+                "--root",
+                os.path.join(root, "d"),
+                "--token",
+                BENCH_TOKEN,
+                *extra_args,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            url = proc.stdout.readline().strip()
+            if not url.startswith("http://"):
+                raise RuntimeError(f"emulator did not start (first line: {url!r})")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def make_file(path: str, size: int) -> None:
+    """Write ``size`` random-ish bytes (random blocks repeated, so it is quick to make)."""
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as out:
+        left = size
+        while left:
+            n = min(left, len(block))
+            out.write(block[:n])
+            left -= n

@@ -1,0 +1,207 @@
+"""One big file through the Drive client vs one raw HTTP PUT/GET of the same bytes.
+
+Both go to the same emulator process on loopback, so the ratio is what the client costs over
+the wire protocol's floor. Each transfer runs in a fresh child process, which also gives its
+peak memory (ru_maxrss).
+
+    python bench/transfer_throughput.py [--mib 1024] [--chunk-mib 8] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _emulator import BENCH_TOKEN, emulator_process, make_file
+
+READ_BLOCK = 1 << 20
+
+
+def _connection(url: str) -> http.client.HTTPConnection:
+    parts = urllib.parse.urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+
+
+def _auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {BENCH_TOKEN}"}
+
+
+def raw_upload(url: str, path: str, chunk: int) -> str:
+    """Resumable session, then the whole file in ONE PUT: the protocol's floor."""
+    size = os.path.getsize(path)
+    conn = _connection(url)
+    conn.request(
+        "POST",
+        "/upload/drive/v3/files?uploadType=resumable",
+        body=json.dumps({"name": "raw.bin"}),
+        headers={
+            **_auth(),
+            "Content-Type": "application/json",
+            "X-Upload-Content-Length": str(size),
+        },
+    )
+    resp = conn.getresponse()
+    resp.read()
+    location = urllib.parse.urlsplit(resp.getheader("Location"))
+    with open(path, "rb") as body:
+        conn.request(
+            "PUT",
+            f"{location.path}?{location.query}",
+            body=body,
+            headers={
+                **_auth(),
+                "Content-Length": str(size),
+                "Content-Range": f"bytes 0-{size - 1}/{size}",
+            },
+        )
+        resp = conn.getresponse()
+        created = json.loads(resp.read())
+    return created["id"]
+
+
+def raw_download(url: str, file_id: str, dest: str, chunk: int) -> None:
+    conn = _connection(url)
+    conn.request("GET", f"/drive/v3/files/{file_id}?alt=media", headers=_auth())
+    resp = conn.getresponse()
+    with open(dest, "wb") as out:
+        while block := resp.read(READ_BLOCK):
+            out.write(block)
+
+
+def _service(url: str):
+    from colab_magics.drive.service import build_drive_service, token_credentials
+
+    return build_drive_service(url, credentials=token_credentials(BENCH_TOKEN))
+
+
+def library_upload(url: str, path: str, chunk: int) -> str:
+    """google-api-python-client's own resumable upload (what seed 004 does by hand)."""
+    from googleapiclient.http import MediaFileUpload
+
+    media = MediaFileUpload(path, "application/octet-stream", chunksize=chunk, resumable=True)
+    request = _service(url).files().create(body={"name": "lib.bin"}, media_body=media, fields="id")
+    created = None
+    while created is None:
+        _, created = request.next_chunk(num_retries=5)
+    return created["id"]
+
+
+def library_download(url: str, file_id: str, dest: str, chunk: int) -> None:
+    from googleapiclient.http import MediaIoBaseDownload
+
+    with open(dest, "wb") as out:
+        download = MediaIoBaseDownload(
+            out, _service(url).files().get_media(fileId=file_id), chunksize=chunk
+        )
+        done = False
+        while not done:
+            _, done = download.next_chunk(num_retries=5)
+
+
+UPLOADS = {"raw": raw_upload, "library": library_upload}
+DOWNLOADS = {"raw": raw_download, "library": library_download}
+
+
+def _child(args: argparse.Namespace) -> None:
+    """Run one transfer in this (fresh) process and print its seconds and peak memory."""
+    started = time.perf_counter()
+    if args.direction == "up":
+        result = UPLOADS[args.method](args.url, args.path, args.chunk)
+    else:
+        DOWNLOADS[args.method](args.url, args.file_id, args.path, args.chunk)
+        result = None
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024, "id": result}))
+
+
+def _run_child(*argv: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *argv], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mib", type=int, default=1024)
+    parser.add_argument("--chunk-mib", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--direction", choices=["up", "down"], help=argparse.SUPPRESS)
+    parser.add_argument("--method", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--file-id", help=argparse.SUPPRESS)
+    parser.add_argument("--chunk", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+
+    size = args.mib << 20
+    chunk = args.chunk_mib << 20
+    with (
+        tempfile.TemporaryDirectory(prefix="colab_magics-bench-") as tmp,
+        emulator_process() as url,
+    ):
+        source = os.path.join(tmp, "source.bin")
+        make_file(source, size)
+        print(f"# {args.mib} MiB, chunks of {args.chunk_mib} MiB, median of {args.repeat}")
+        for direction, methods in (("up", UPLOADS), ("down", DOWNLOADS)):
+            seconds: dict[str, list[float]] = {m: [] for m in methods}
+            peaks: dict[str, float] = {}
+            for _ in range(args.repeat):
+                for method in methods:  # interleaved, so drift hits every method alike
+                    if direction == "up":
+                        r = _run_child(
+                            "--direction",
+                            "up",
+                            "--method",
+                            method,
+                            "--url",
+                            url,
+                            "--path",
+                            source,
+                            "--chunk",
+                            str(chunk),
+                        )
+                        file_id = r["id"]
+                    else:
+                        r = _run_child(
+                            "--direction",
+                            "down",
+                            "--method",
+                            method,
+                            "--url",
+                            url,
+                            "--file-id",
+                            file_id,
+                            "--chunk",
+                            str(chunk),
+                            "--path",
+                            os.path.join(tmp, f"down-{method}.bin"),
+                        )
+                    seconds[method].append(r["seconds"])
+                    peaks[method] = max(peaks.get(method, 0.0), r["peak_mib"])
+            base = statistics.median(seconds["raw"])
+            for method in methods:
+                med = statistics.median(seconds[method])
+                print(
+                    f"{direction:4s} {method:8s} {med:7.2f} s  {args.mib / med:7.1f} MiB/s  "
+                    f"ratio vs raw {base / med:5.2f}  peak RSS {peaks[method]:6.0f} MiB"
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The Drive v3 WSGI application: routing, bearer-token check and error rendering."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from colab_magics.emulator import account, files_api, uploads
+from colab_magics.emulator.context import Context
+from colab_magics.emulator.errors import DriveError, auth_error
+from colab_magics.emulator.sessions import Sessions
+from colab_magics.emulator.settings import EmulatorSettings
+from colab_magics.emulator.store import Store
+from colab_magics.emulator.wire import error_response
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[..., Response]
+
+_UPLOAD_PREFIXES = ("/upload/drive/v3", "/resumable/upload/drive/v3")
+
+_RULES: list[tuple[str, list[str], Handler]] = [
+    ("/drive/v3/files", ["GET"], files_api.list_files),
+    ("/drive/v3/files", ["POST"], files_api.create),
+    ("/drive/v3/files/generateIds", ["GET"], files_api.generate_ids),
+    ("/drive/v3/files/trash", ["DELETE"], files_api.empty_trash),
+    ("/drive/v3/files/<file_id>", ["GET"], files_api.get),
+    ("/drive/v3/files/<file_id>", ["PATCH"], files_api.update),
+    ("/drive/v3/files/<file_id>", ["DELETE"], files_api.delete),
+    ("/drive/v3/files/<file_id>/copy", ["POST"], files_api.copy),
+    ("/drive/v3/about", ["GET"], account.about),
+    ("/drive/v3/changes", ["GET"], account.list_changes),
+    ("/drive/v3/changes/startPageToken", ["GET"], account.start_page_token),
+]
+for _prefix in _UPLOAD_PREFIXES:
+    _RULES += [
+        (f"{_prefix}/files", ["POST", "PUT"], uploads.upload),
+        (f"{_prefix}/files/<file_id>", ["PATCH", "PUT", "POST"], uploads.upload),
+    ]
+
+
+def _route_map() -> Map:
+    rules = []
+    for i, (path, methods, _handler) in enumerate(_RULES):
+        rules.append(Rule(path, methods=methods, endpoint=i, strict_slashes=False))
+    return Map(rules)
+
+
+class DriveApp:
+    """A WSGI app speaking Drive v3 over the state in ``root``.
+
+    ``settings`` is read on every request, so quota and listing lag may change at run time.
+    """
+
+    def __init__(self, root: str | Path, settings: EmulatorSettings, *, token: str) -> None:
+        self.store = Store(root, settings)
+        self.ctx = Context(self.store, Sessions(self.store), settings)
+        self._token = token
+        self._map = _route_map()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self._token.encode()
+        )
+
+    def dispatch(self, request: Request) -> Response:
+        if not self._authorized(request):
+            raise auth_error()
+        adapter = self._map.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except MethodNotAllowed:
+            raise DriveError(405, "methodNotAllowed", "Method not allowed.") from None
+        except NotFound:
+            raise DriveError(404, "notFound", f"Not Found: {request.path}") from None
+        return _RULES[endpoint][2](self.ctx, request, **args)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.dispatch(request)
+        except DriveError as e:
+            response = error_response(e)
+        except HTTPException as e:
+            # werkzeug's own (a body cut short, a malformed header): keep Google's error shape.
+            code = e.code or 400
+            reason = "badRequest" if code == 400 else "backendError"
+            response = error_response(DriveError(code, reason, e.description or e.name))
+        except Exception:
+            log.exception("emulator: %s %s failed", request.method, request.path)
+            response = error_response(DriveError(500, "backendError", "Backend Error"))
+        return response(environ, start_response)
+
+
+def make_app(root: str | Path, settings: EmulatorSettings, *, token: str) -> DriveApp:
+    """The emulator's Drive v3 app, without fault injection or batch handling."""
+    return DriveApp(root, settings, token=token)

@@ -1,0 +1,122 @@
+"""File content on disk: immutable blobs under ROOT/blobs, written once while hashed.
+
+A new version of a file's content is always a new blob, so a download in flight keeps
+reading the old one while an update lands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+READ_BLOCK = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Blob:
+    """Content written to a temporary file, not yet owned by any Drive file."""
+
+    path: Path
+    size: int
+    md5: str
+    sha256: str
+
+
+class BlobWriter:
+    """Write content in pieces, hashing as it goes; ``finish()`` gives the ``Blob``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by finish()/discard()
+        self._md5 = hashlib.md5()
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._md5.update(data)
+        self._sha256.update(data)
+        self.size += len(data)
+
+    def finish(self) -> Blob:
+        self._file.close()
+        return Blob(self.path, self.size, self._md5.hexdigest(), self._sha256.hexdigest())
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class BlobStore:
+    """The ``blobs/`` folder (owned content) and a ``tmp/`` folder for content being written."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "blobs"
+        self.tmp = root / "tmp"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        # Content half written when the process died belongs to nobody.
+        for leftover in self.tmp.iterdir():
+            leftover.unlink(missing_ok=True)
+
+    def path(self, name: str) -> Path:
+        return self.dir / name
+
+    def writer(self) -> BlobWriter:
+        return BlobWriter(self.tmp / secrets.token_hex(16))
+
+    def from_bytes(self, data: bytes) -> Blob:
+        writer = self.writer()
+        writer.write(data)
+        return writer.finish()
+
+    def adopt(self, blob: Blob) -> str:
+        """Move ``blob`` into ``blobs/`` and return its name there."""
+        name = secrets.token_hex(16)
+        os.replace(blob.path, self.dir / name)
+        return name
+
+    def duplicate(self, name: str) -> str:
+        """A new blob with the same content as ``name`` (a hard link where possible)."""
+        new = secrets.token_hex(16)
+        try:
+            os.link(self.dir / name, self.dir / new)
+        except OSError:
+            shutil.copyfile(self.dir / name, self.dir / new)
+        return new
+
+    def remove(self, name: str | None) -> None:
+        if name:
+            (self.dir / name).unlink(missing_ok=True)
+
+    def read_range(self, name: str, start: int, length: int) -> Iterator[bytes]:
+        """Stream ``length`` bytes of blob ``name`` from ``start``, a block at a time."""
+        with open(self.dir / name, "rb") as f:
+            f.seek(start)
+            while length > 0:
+                data = f.read(min(READ_BLOCK, length))
+                if not data:
+                    return
+                length -= len(data)
+                yield data
+
+
+def hash_file(path: Path, upto: int) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """md5 and sha256 objects fed with the first ``upto`` bytes of ``path``."""
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    with open(path, "rb") as f:
+        left = upto
+        while left > 0:
+            data = f.read(min(READ_BLOCK, left))
+            if not data:
+                break
+            md5.update(data)
+            sha256.update(data)
+            left -= len(data)
+    return md5, sha256

@@ -1,0 +1,70 @@
+"""Drive's error responses: Google's JSON error shape with Drive's reasons."""
+
+from __future__ import annotations
+
+import json
+
+
+class DriveError(Exception):
+    """An error answer, raised anywhere in the emulator and rendered by the app."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        location: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.location = location
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        """The JSON body Google APIs send for this error."""
+        detail: dict[str, str] = {
+            "domain": "usageLimits" if "RateLimit" in self.reason else "global",
+            "reason": self.reason,
+            "message": self.message,
+        }
+        if self.location:
+            detail["locationType"] = "parameter"
+            detail["location"] = self.location
+        return {"error": {"errors": [detail], "code": self.status, "message": self.message}}
+
+    def body_bytes(self) -> bytes:
+        return json.dumps(self.body()).encode()
+
+
+def not_found(file_id: str) -> DriveError:
+    return DriveError(404, "notFound", f"File not found: {file_id}.", location="fileId")
+
+
+def bad_request(message: str, *, location: str | None = None) -> DriveError:
+    return DriveError(400, "badRequest", message, location=location)
+
+
+def invalid(message: str, *, location: str | None = None) -> DriveError:
+    return DriveError(400, "invalid", message, location=location)
+
+
+def quota_exceeded() -> DriveError:
+    return DriveError(
+        403,
+        "storageQuotaExceeded",
+        "The user's Drive storage quota has been exceeded.",
+    )
+
+
+def auth_error() -> DriveError:
+    return DriveError(
+        401,
+        "authError",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+        location="Authorization",
+        headers={"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
+    )

@@ -1,0 +1,142 @@
+"""The metadata side of the ``files`` resource: get, list, create, update, copy, delete."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+from werkzeug.wrappers import Request, Response
+
+from colab_magics.emulator import media
+from colab_magics.emulator.context import Context
+from colab_magics.emulator.errors import invalid
+from colab_magics.emulator.fields import FILE_DEFAULT, FILES_LIST_DEFAULT, apply_fields
+from colab_magics.emulator.metadata import file_changes, new_file
+from colab_magics.emulator.query import compile_order_by, compile_query
+from colab_magics.emulator.records import FileRecord, new_file_id
+from colab_magics.emulator.resources import file_resource
+from colab_magics.emulator.wire import (
+    json_response,
+    param_int,
+    param_list,
+    read_json_body,
+)
+
+MAX_PAGE_SIZE = 1000
+
+
+def _answer(request: Request, record: FileRecord) -> Response:
+    return json_response(
+        apply_fields(file_resource(record), request.args.get("fields"), default=FILE_DEFAULT)
+    )
+
+
+def get(ctx: Context, request: Request, file_id: str) -> Response:
+    alt = request.args.get("alt", "json")
+    record = ctx.store.require(file_id)
+    if alt == "media":
+        try:
+            return media.download(ctx.store, request, record)
+        except FileNotFoundError:
+            # The content was replaced between the lookup and the open: read the new one.
+            return media.download(ctx.store, request, ctx.store.require(file_id))
+    if alt != "json":
+        raise invalid(f"Invalid value '{alt}' for alt.", location="alt")
+    return _answer(request, record)
+
+
+def create(ctx: Context, request: Request) -> Response:
+    spec = new_file(read_json_body(request))
+    return _answer(request, ctx.store.create(spec, None))
+
+
+def update(ctx: Context, request: Request, file_id: str) -> Response:
+    changes = file_changes(read_json_body(request))
+    changes.add_parents = param_list(request, "addParents")
+    changes.remove_parents = param_list(request, "removeParents")
+    return _answer(request, ctx.store.update(file_id, changes, None))
+
+
+def copy(ctx: Context, request: Request, file_id: str) -> Response:
+    body = read_json_body(request)
+    source = ctx.store.require(file_id)
+    body.setdefault("name", source.name)
+    body.setdefault("mimeType", source.mime_type)
+    if "description" not in body and source.description is not None:
+        body["description"] = source.description
+    return _answer(request, ctx.store.copy(source.id, new_file(body)))
+
+
+def delete(ctx: Context, request: Request, file_id: str) -> Response:
+    ctx.store.delete(file_id)
+    return Response(status=204)
+
+
+def empty_trash(ctx: Context, request: Request) -> Response:
+    ctx.store.empty_trash()
+    return Response(status=204)
+
+
+def generate_ids(ctx: Context, request: Request) -> Response:
+    count = param_int(request, "count", 10, minimum=1)
+    if count > 1000:
+        raise invalid("Invalid value for count: at most 1000.", location="count")
+    space = request.args.get("space", "drive")
+    if space not in ("drive", "appDataFolder"):
+        raise invalid(f"Invalid value '{space}' for space.", location="space")
+    ids = [new_file_id() for _ in range(count)]
+    return json_response({"kind": "drive#generatedIds", "space": space, "ids": ids})
+
+
+# -- files.list -----------------------------------------------------------------------------------
+
+# Page tokens carry the offset and a digest of the query they belong to, so a token used with
+# another query is refused rather than silently paging through the wrong listing.
+
+
+def _query_digest(q: str, order_by: str) -> str:
+    return hashlib.blake2s(f"{q}\0{order_by}".encode(), digest_size=8).hexdigest()
+
+
+def _page_token(offset: int, digest: str) -> str:
+    raw = json.dumps({"o": offset, "d": digest}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_page_token(token: str, digest: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        value = json.loads(raw)
+        offset = int(value["o"])
+        ok = value["d"] == digest and offset >= 0
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise invalid("Invalid Value", location="pageToken")
+    return offset
+
+
+def list_files(ctx: Context, request: Request) -> Response:
+    q = request.args.get("q")
+    order_spec = request.args.get("orderBy")
+    page_size = param_int(request, "pageSize", 100, minimum=1)
+    # Drive quietly caps the page size rather than refusing larger values.
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    where, params = compile_query(q, root_id=ctx.store.root_id)
+    order_by = compile_order_by(order_spec)
+    digest = _query_digest(q or "", order_spec or "")
+    token = request.args.get("pageToken")
+    offset = _read_page_token(token, digest) if token else 0
+    if request.args.get("spaces", "drive") not in ("drive",):
+        records: list[FileRecord] = []
+    else:
+        records = ctx.store.search(where, params, order_by, page_size + 1, offset)
+    page: dict = {
+        "kind": "drive#fileList",
+        "incompleteSearch": False,
+        "files": [file_resource(r) for r in records[:page_size]],
+    }
+    if len(records) > page_size:
+        page["nextPageToken"] = _page_token(offset + page_size, digest)
+    return json_response(apply_fields(page, request.args.get("fields"), default=FILES_LIST_DEFAULT))

@@ -1,0 +1,245 @@
+"""Content uploads: ``uploadType=media``, ``multipart`` and ``resumable`` (create and update)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from werkzeug.wrappers import Request, Response
+
+from colab_magics.emulator.blobs import Blob, BlobWriter
+from colab_magics.emulator.context import Context
+from colab_magics.emulator.errors import DriveError, bad_request, invalid, not_found
+from colab_magics.emulator.fields import FILE_DEFAULT, apply_fields
+from colab_magics.emulator.metadata import file_changes, new_file
+from colab_magics.emulator.multipart import MultipartReader
+from colab_magics.emulator.records import FileRecord
+from colab_magics.emulator.resources import file_resource
+from colab_magics.emulator.sessions import Session
+from colab_magics.emulator.wire import (
+    DISCONNECTED,
+    iter_body,
+    json_response,
+    parse_content_range,
+    parse_json,
+)
+
+
+def upload(ctx: Context, request: Request, file_id: str | None = None) -> Response:
+    """``POST /upload/drive/v3/files`` (create) or ``PATCH …/files/{id}`` (update)."""
+    if "upload_id" in request.args:
+        return resumable_chunk(ctx, request)
+    kind = request.args.get("uploadType")
+    if kind == "media":
+        if file_id is None and request.content_length:
+            # Refuse before taking the bytes in, as Drive does.
+            ctx.store.check_quota(request.content_length)
+        return _simple(ctx, request, file_id, {}, request.mimetype or None, _stream(ctx, request))
+    if kind == "multipart":
+        return _multipart(ctx, request, file_id)
+    if kind == "resumable":
+        return _initiate(ctx, request, file_id)
+    if kind is None:
+        raise bad_request("Upload requests must specify an uploadType url parameter.")
+    raise invalid(f"Invalid upload type: {kind}.", location="uploadType")
+
+
+def _stream(ctx: Context, request: Request) -> Blob:
+    """The whole request body written to a new blob."""
+    writer = ctx.store.blobs.writer()
+    try:
+        for block in iter_body(request.environ):
+            writer.write(block)
+    except BaseException as e:
+        writer.discard()
+        if isinstance(e, DISCONNECTED):
+            raise bad_request("The request body ended early.") from None
+        raise
+    return writer.finish()
+
+
+def _simple(
+    ctx: Context,
+    request: Request,
+    file_id: str | None,
+    metadata: dict[str, Any],
+    media_type: str | None,
+    blob: Blob,
+) -> Response:
+    try:
+        record = _commit(ctx, request.args, file_id, metadata, media_type, blob)
+    except BaseException:
+        blob.path.unlink(missing_ok=True)
+        raise
+    return _file_answer(request.args.get("fields"), record)
+
+
+def _commit(
+    ctx: Context,
+    args: Any,
+    file_id: str | None,
+    metadata: dict[str, Any],
+    media_type: str | None,
+    blob: Blob,
+) -> FileRecord:
+    """Create a file with ``blob`` as content, or replace the content of ``file_id``."""
+    if media_type in ("", "*/*"):
+        media_type = None
+    if file_id is None:
+        return ctx.store.create(new_file(metadata, media_type=media_type), blob)
+    changes = file_changes(metadata)
+    changes.add_parents = _split(args.get("addParents"))
+    changes.remove_parents = _split(args.get("removeParents"))
+    return ctx.store.update(file_id, changes, blob)
+
+
+def _split(value: str | None) -> list[str]:
+    return [p.strip() for p in (value or "").split(",") if p.strip()]
+
+
+def _multipart(ctx: Context, request: Request, file_id: str | None) -> Response:
+    boundary = request.mimetype_params.get("boundary")
+    if request.mimetype != "multipart/related" or not boundary:
+        raise bad_request("A multipart upload needs a multipart/related body with a boundary.")
+    writer: BlobWriter | None = None
+    try:
+        reader = MultipartReader(iter_body(request.environ), boundary)
+        reader.start()
+        first = reader.headers()
+        if first is None:
+            raise bad_request("Malformed multipart body.")
+        meta_parts: list[bytes] = []
+        reader.body(meta_parts.append)
+        metadata = parse_json(b"".join(meta_parts))
+        media_headers = reader.headers()
+        if media_headers is None:
+            raise bad_request("A multipart upload needs a media part.")
+        writer = ctx.store.blobs.writer()
+        reader.body(writer.write)
+        blob = writer.finish()
+    except BaseException as e:
+        if writer is not None:
+            writer.discard()
+        if isinstance(e, DISCONNECTED):
+            raise bad_request("The request body ended early.") from None
+        raise
+    media_type = media_headers.get("content-type", "").split(";")[0].strip() or None
+    return _simple(ctx, request, file_id, metadata, media_type, blob)
+
+
+def _initiate(ctx: Context, request: Request, file_id: str | None) -> Response:
+    """Start a resumable session: 200 with the session URI in ``Location``."""
+    metadata = parse_json(request.get_data(cache=False))
+    total_header = request.headers.get("X-Upload-Content-Length")
+    total = None
+    if total_header is not None:
+        try:
+            total = int(total_header)
+        except ValueError:
+            raise bad_request("Invalid X-Upload-Content-Length.") from None
+        if total < 0:
+            raise bad_request("Invalid X-Upload-Content-Length.")
+    # Check now what would fail at the end, as Drive does.
+    if file_id is None:
+        spec = new_file(metadata)
+        for parent in spec.parents or []:
+            if ctx.store.get(parent) is None:
+                raise not_found(parent)
+        if total is not None:
+            ctx.store.check_quota(total)
+    else:
+        record = ctx.store.require(file_id)
+        file_id = record.id
+        file_changes(metadata)
+        if total is not None:
+            ctx.store.check_quota(total - (record.size or 0))
+    # A bad fields mask must fail now, not after the last byte arrived.
+    apply_fields({}, request.args.get("fields"), default=FILE_DEFAULT)
+    params = {k: v for k, v in request.args.items() if k not in ("upload_id",)}
+    session = ctx.sessions.create(
+        file_id=file_id,
+        metadata=metadata,
+        params=params,
+        mime_type=request.headers.get("X-Upload-Content-Type"),
+        total=total,
+    )
+    path = "upload/drive/v3/files" + (f"/{file_id}" if file_id else "")
+    query = urlencode({**params, "uploadType": "resumable", "upload_id": session.id})
+    location = f"{request.host_url}{path}?{query}"
+    return Response(b"", status=200, headers={"Location": location}, content_type="text/plain")
+
+
+def resumable_chunk(ctx: Context, request: Request) -> Response:
+    """A chunk (or a status query) sent to a session URI."""
+    session = ctx.sessions.get(request.args["upload_id"])
+    if session is None:
+        raise DriveError(404, "notFound", "Upload session not found or expired.")
+    with ctx.sessions.lock(session.id):
+        session = ctx.sessions.get(session.id) or session
+        if session.result_id is not None:
+            return _finished(ctx, session)
+        header = request.headers.get("Content-Range")
+        length = request.content_length
+        if header is None:
+            # No range: the body is all that is left (an empty file sends nothing at all).
+            first, last = session.received, None
+            final_total: int | None = session.received + (length or 0)
+        else:
+            first, last, final_total = parse_content_range(header)
+        if session.total is not None and final_total is not None and final_total != session.total:
+            raise bad_request(
+                f"Content-Range total {final_total} differs from the upload's size {session.total}."
+            )
+        if header is not None and first is None:
+            if length:
+                raise bad_request("A status query must have an empty body.")
+            if final_total is not None and session.received == final_total:
+                return _complete(ctx, session)
+            return _incomplete(session)
+        assert first is not None
+        if last is not None and length is not None and length != last - first + 1:
+            raise bad_request("Content-Range does not match the length of the body.")
+        if first > session.received:
+            # A gap: say where the session stands; the client resends from there.
+            return _incomplete(session)
+        is_final = final_total is not None and (last is None or last + 1 == final_total)
+        complete = ctx.sessions.receive(
+            session,
+            first,
+            iter_body(request.environ, length),
+            final_total=final_total if is_final else None,
+        )
+        if complete:
+            return _complete(ctx, session)
+        return _incomplete(session)
+
+
+def _incomplete(session: Session) -> Response:
+    headers = {}
+    if session.received > 0:
+        headers["Range"] = f"bytes=0-{session.received - 1}"
+    return Response(b"", status=308, headers=headers, content_type="text/plain")
+
+
+def _complete(ctx: Context, session: Session) -> Response:
+    blob = ctx.sessions.content(session)
+    try:
+        record = _commit(
+            ctx, session.params, session.file_id, session.metadata, session.mime_type, blob
+        )
+    except DriveError:
+        # The upload cannot land (quota, parent gone): the session is over, as on Drive.
+        ctx.sessions.drop(session.id)
+        raise
+    ctx.sessions.complete(session, record.id)
+    return _file_answer(session.params.get("fields"), record)
+
+
+def _finished(ctx: Context, session: Session) -> Response:
+    assert session.result_id is not None
+    record = ctx.store.require(session.result_id)
+    return _file_answer(session.params.get("fields"), record)
+
+
+def _file_answer(fields: str | None, record: FileRecord) -> Response:
+    return json_response(apply_fields(file_resource(record), fields, default=FILE_DEFAULT))

@@ -1,0 +1,144 @@
+"""files.list: paging, page size, partial responses, queries, order and the listing lag."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from googleapiclient.errors import HttpError
+
+from colab_magics.emulator.records import NewFile
+from tests.emulator.drive_helpers import FOLDER, error_reason, raw
+
+
+def _make(drive, names, parent="root"):
+    return [
+        drive.files().create(body={"name": n, "parents": [parent]}, fields="id,name").execute()
+        for n in names
+    ]
+
+
+def test_paging_through_250_files_with_page_size_100(drive):
+    folder = drive.files().create(body={"name": "many", "mimeType": FOLDER}).execute()
+    made = _make(drive, [f"f{i:03d}" for i in range(250)], folder["id"])
+    seen, sizes, token = [], [], None
+    while True:
+        page = (
+            drive.files()
+            .list(
+                q=f"'{folder['id']}' in parents",
+                pageSize=100,
+                pageToken=token,
+                orderBy="name",
+                fields="nextPageToken,files(id,name)",
+            )
+            .execute()
+        )
+        sizes.append(len(page["files"]))
+        seen += page["files"]
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    assert sizes == [100, 100, 50]
+    assert seen == sorted(made, key=lambda f: f["name"])
+
+
+def test_default_page_size_is_100_and_5000_is_capped_at_1000(emulator, drive):
+    for i in range(1005):
+        emulator.app.store.create(NewFile(name=f"n{i}"), None)
+    page = drive.files().list(fields="nextPageToken,files(id)").execute()
+    assert len(page["files"]) == 100 and page["nextPageToken"]
+    page = drive.files().list(pageSize=5000, fields="nextPageToken,files(id)").execute()
+    assert len(page["files"]) == 1000
+    rest = (
+        drive.files()
+        .list(pageSize=5000, pageToken=page["nextPageToken"], fields="nextPageToken,files(id)")
+        .execute()
+    )
+    assert len(rest["files"]) == 5 and "nextPageToken" not in rest
+    assert not {f["id"] for f in page["files"]} & {f["id"] for f in rest["files"]}
+
+
+def test_page_size_zero_and_a_forged_page_token_are_400(drive):
+    with pytest.raises(HttpError) as e:
+        drive.files().list(pageSize=0).execute()
+    assert e.value.resp.status == 400
+    with pytest.raises(HttpError) as e:
+        drive.files().list(pageToken="not-a-token").execute()
+    assert e.value.resp.status == 400
+
+
+def test_default_list_shape(drive):
+    _make(drive, ["a"])
+    page = drive.files().list().execute()
+    assert page["kind"] == "drive#fileList" and page["incompleteSearch"] is False
+    assert set(page["files"][0]) == {"kind", "id", "name", "mimeType"}
+
+
+def test_partial_response_with_nested_selection(drive):
+    _make(drive, ["x", "y"])
+    page = drive.files().list(fields="files(id,name)", orderBy="name").execute()
+    assert list(page) == ["files"]
+    assert [set(f) for f in page["files"]] == [{"id", "name"}, {"id", "name"}]
+    assert [f["name"] for f in page["files"]] == ["x", "y"]
+
+
+def test_duplicate_names_in_one_folder_are_both_listed(drive):
+    a, b = _make(drive, ["model (3).zip", "model (3).zip"])
+    page = (
+        drive.files()
+        .list(q="name = 'model (3).zip' and trashed = false", fields="files(id)")
+        .execute()
+    )
+    assert sorted(f["id"] for f in page["files"]) == sorted([a["id"], b["id"]])
+
+
+def test_queries_filter_and_order(drive):
+    folder = drive.files().create(body={"name": "dir", "mimeType": FOLDER}).execute()
+    drive.files().create(
+        body={"name": "keep", "parents": [folder["id"]], "appProperties": {"role": "manifest"}}
+    ).execute()
+    gone = drive.files().create(body={"name": "gone", "parents": [folder["id"]]}).execute()
+    drive.files().update(fileId=gone["id"], body={"trashed": True}).execute()
+
+    def names(q, order="name"):
+        page = drive.files().list(q=q, orderBy=order, fields="files(name)").execute()
+        return [f["name"] for f in page["files"]]
+
+    inside = f"'{folder['id']}' in parents"
+    assert names(inside) == ["gone", "keep"]
+    assert names(f"{inside} and trashed = false") == ["keep"]
+    assert names("appProperties has { key='role' and value='manifest' }") == ["keep"]
+    assert names(f"mimeType = '{FOLDER}'") == ["dir"]
+    assert names(inside, order="name desc") == ["keep", "gone"]
+    assert names("'root' in parents and not mimeType = 'application/octet-stream'") == ["dir"]
+
+
+def test_malformed_query_is_400(emulator, drive):
+    with pytest.raises(HttpError) as e:
+        drive.files().list(q="name = 'unterminated").execute()
+    assert e.value.resp.status == 400
+    status, _, body = raw(emulator, "GET", "/drive/v3/files?q=name%20%3D%3D%3D%20x")
+    assert status == 400 and error_reason(body) == "invalid"
+    with pytest.raises(HttpError) as e:
+        drive.files().list(orderBy="size").execute()
+    assert e.value.resp.status == 400
+
+
+def test_listing_lag_hides_new_and_renamed_files_but_get_sees_them(emulator, drive):
+    emulator.settings.update({"listing_lag": 0.6})
+    f = drive.files().create(body={"name": "late"}).execute()
+    assert drive.files().list(q="name = 'late'").execute()["files"] == []
+    assert drive.files().get(fileId=f["id"], fields="name").execute() == {"name": "late"}
+    time.sleep(0.7)
+    assert [x["id"] for x in drive.files().list(q="name = 'late'").execute()["files"]] == [f["id"]]
+    drive.files().update(fileId=f["id"], body={"name": "renamed"}).execute()
+    assert drive.files().list(q="name = 'renamed'").execute()["files"] == []
+    time.sleep(0.7)
+    assert len(drive.files().list(q="name = 'renamed'").execute()["files"]) == 1
+
+
+def test_root_is_not_listed(drive):
+    root_id = drive.files().get(fileId="root", fields="id").execute()["id"]
+    ids = [f["id"] for f in drive.files().list(pageSize=1000).execute()["files"]]
+    assert root_id not in ids
