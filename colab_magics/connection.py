@@ -1,0 +1,29 @@
+"""The notebook's current Drive connection, shared by every magic and public function."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from colab_magics.drive import DriveClient, connect
+
+_lock = threading.Lock()
+_client: DriveClient | None = None
+
+
+def current_client(**connect_options: Any) -> DriveClient:
+    """The client set by :func:`use_client`, or a new ``connect()`` (announced in one line)."""
+    global _client
+    with _lock:
+        if _client is None:
+            _client = connect(**connect_options)
+            print(_client.description)
+        return _client
+
+
+def use_client(client: DriveClient | None) -> DriveClient | None:
+    """Make ``client`` the current one (None forgets it); returns the previous one."""
+    global _client
+    with _lock:
+        previous, _client = _client, client
+    return previous

@@ -1,0 +1,205 @@
+"""Downloads that never leave a partial file under the final name.
+
+Bytes are fetched in ranged ``alt=media`` requests (memory bounded by the chunk size, since
+httplib2 holds a whole response in memory) into ``<final>.part`` beside the target, hashed as
+they are written; after a failure the next request starts at the last byte written. Only when
+the md5 equals Drive's ``md5Checksum`` is the temp file renamed to the final name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import queue
+import threading
+from typing import IO
+
+from colab_magics.drive.errors import DriveError, DriveIntegrityError, map_exception
+from colab_magics.drive.model import FILE_FIELDS, DriveFile
+from colab_magics.drive.progress import NO_PROGRESS, Callback
+from colab_magics.drive.transport import Transport
+
+DEFAULT_DOWNLOAD_CHUNK = 16 * 1024 * 1024
+PART_SUFFIX = ".part"
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadResult:
+    """The file fetched, where it now is, and bytes received (refetches included)."""
+
+    file: DriveFile
+    path: str | None
+    bytes_received: int
+    requests: int
+
+
+def get_file(transport: Transport, file_id: str) -> DriveFile:
+    """Metadata of one file by id (retried)."""
+    files = transport.files
+    data = transport.execute(lambda: files.get(fileId=file_id, fields=FILE_FIELDS), what=file_id)
+    return DriveFile.from_api(data)
+
+
+def download_to_path(
+    transport: Transport,
+    file: DriveFile,
+    path: str | os.PathLike[str],
+    *,
+    chunk_size: int = DEFAULT_DOWNLOAD_CHUNK,
+    progress: Callback = NO_PROGRESS,
+) -> DownloadResult:
+    """Fetch ``file`` to ``path`` via ``path + '.part'``; renamed only once the md5 verifies."""
+    final = os.fspath(path)
+    folder = os.path.dirname(final)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    part = final + PART_SUFFIX
+    requests_before = transport.requests
+    try:
+        with open(part, "wb") as out:
+            received = _fetch(transport, file, out, chunk_size, progress)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(part, final)
+    except BaseException:
+        try:
+            os.unlink(part)
+        except FileNotFoundError:
+            pass
+        raise
+    return DownloadResult(file, final, received, transport.requests - requests_before)
+
+
+def download_to_stream(
+    transport: Transport,
+    file: DriveFile,
+    out: IO[bytes],
+    *,
+    chunk_size: int = DEFAULT_DOWNLOAD_CHUNK,
+    progress: Callback = NO_PROGRESS,
+) -> DownloadResult:
+    """Fetch ``file`` into a writable stream; raises :class:`DriveIntegrityError` on a bad md5
+    (the caller owns the stream, so it must discard what was written)."""
+    requests_before = transport.requests
+    received = _fetch(transport, file, out, chunk_size, progress)
+    return DownloadResult(file, None, received, transport.requests - requests_before)
+
+
+class _WriteBehind:
+    """Writes and hashes chunks on a background thread while the next one downloads.
+
+    One chunk waits at most, so memory stays within about three chunks. A write error
+    (disk full) is raised in the downloading thread at the next :meth:`put` or :meth:`finish`.
+    """
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.md5 = hashlib.md5()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="drive-write-behind", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self._error is None:
+                try:
+                    self.out.write(data)
+                    self.md5.update(data)
+                except BaseException as exc:  # raised in the downloading thread
+                    self._error = exc
+
+    def put(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def finish(self) -> str:
+        """Wait for every write; the md5 of everything written."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.md5.hexdigest()
+
+    def abandon(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
+def _fetch(
+    transport: Transport, file: DriveFile, out: IO[bytes], chunk_size: int, progress: Callback
+) -> int:
+    if file.is_folder or file.md5 is None:
+        raise DriveError(
+            f"{file.name!r} has no downloadable content (a folder or a Google Docs file)."
+        )
+    size = file.size or 0
+    progress.set_size(size)
+    url = f"{transport.files_url}/{file.id}?alt=media"
+    writer = _WriteBehind(out)
+    try:
+        received = _fetch_into(transport, file, url, size, writer, chunk_size, progress)
+        digest = writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+    if digest != file.md5:
+        raise DriveIntegrityError(
+            f"Download of {file.name!r} did not verify: Drive says md5 {file.md5}, the bytes "
+            f"received hash to {digest}. Nothing was written under the final name; download "
+            "it again (the file may have changed on Drive while it was read).",
+            reason="md5Mismatch",
+        )
+    return received
+
+
+def _fetch_into(
+    transport: Transport,
+    file: DriveFile,
+    url: str,
+    size: int,
+    writer: _WriteBehind,
+    chunk_size: int,
+    progress: Callback,
+) -> int:
+    written = 0
+    received = 0
+    failures = 0
+    retrier = transport.retrier
+    while written < size:
+        end = min(size, written + chunk_size) - 1
+        headers = {"Range": f"bytes={written}-{end}"}
+        try:
+            resp, content = transport.send(
+                "GET", url, headers=headers, ok=(200, 206), what=file.name or file.id
+            )
+        except Exception as exc:  # classified: retry or raise
+            failures += 1
+            error = map_exception(exc, what=file.name or file.id)
+            if not isinstance(error, DriveError):
+                raise
+            delay = retrier.next_delay(error, failures)
+            if delay is None:
+                raise error from (None if error is exc else exc)
+            retrier.note_retry(error, delay, progress.retry)
+            retrier.sleep(delay)
+            continue
+        failures = 0
+        received += len(content)
+        if resp.status == 200:
+            # The server ignored Range and sent it all: keep what we do not have yet.
+            content = content[written : end + 1]
+        expected = end + 1 - written
+        if len(content) > expected:
+            content = content[:expected]
+        if not content:
+            raise DriveError(f"Drive sent no bytes for {file.name!r} at offset {written}.")
+        writer.put(content)
+        written += len(content)
+        progress.relative_update(len(content))
+    return received

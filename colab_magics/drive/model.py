@@ -1,0 +1,76 @@
+"""What the client returns: Drive file metadata, quota, and the fields it asks Drive for."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+FOLDER_MIME = "application/vnd.google-apps.folder"
+
+# Only what the client uses: partial responses keep listings of 100k files small.
+FILE_FIELDS = (
+    "id,name,mimeType,size,md5Checksum,parents,createdTime,modifiedTime,trashed,appProperties"
+)
+LIST_FIELDS = f"nextPageToken,files({FILE_FIELDS})"
+
+
+@dataclasses.dataclass(frozen=True)
+class DriveFile:
+    """One file or folder as Drive reported it (``size``/``md5`` are None for folders)."""
+
+    id: str
+    name: str
+    mime_type: str = "application/octet-stream"
+    size: int | None = None
+    md5: str | None = None
+    parents: tuple[str, ...] = ()
+    created_time: str = ""
+    modified_time: str = ""
+    trashed: bool = False
+    app_properties: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)
+
+    @property
+    def is_folder(self) -> bool:
+        return self.mime_type == FOLDER_MIME
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> DriveFile:
+        """From a Drive v3 file resource (int64 ``size`` arrives as a string)."""
+        size = data.get("size")
+        return cls(
+            id=data["id"],
+            name=data.get("name", ""),
+            mime_type=data.get("mimeType", "application/octet-stream"),
+            size=int(size) if size is not None else None,
+            md5=data.get("md5Checksum"),
+            parents=tuple(data.get("parents") or ()),
+            created_time=data.get("createdTime", ""),
+            modified_time=data.get("modifiedTime", ""),
+            trashed=bool(data.get("trashed", False)),
+            app_properties=dict(data.get("appProperties") or {}),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Quota:
+    """Storage quota in bytes; ``limit`` is None for unlimited accounts."""
+
+    limit: int | None
+    usage: int
+    usage_in_drive: int
+    usage_in_trash: int
+
+    @property
+    def free(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.usage)
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Quota:
+        q = data.get("storageQuota", data)
+        limit = q.get("limit")
+        return cls(
+            limit=int(limit) if limit is not None else None,
+            usage=int(q.get("usage", 0)),
+            usage_in_drive=int(q.get("usageInDrive", 0)),
+            usage_in_trash=int(q.get("usageInDriveTrash", 0)),
+        )

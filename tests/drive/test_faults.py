@@ -1,0 +1,170 @@
+"""With the emulator failing, cutting and rate-limiting requests, transfers still verify."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+import pytest
+
+from colab_magics.drive import NO_PROGRESS, TransferProgress
+from colab_magics.drive.resumable import ResumableUpload
+from colab_magics.drive.source import SourceReader
+from colab_magics.drive.upload import UploadTarget
+from tests.drive.conftest import KIB, UNIT, make_client, md5, payload, write
+
+FAULTS = {
+    "error_rate": 0.1,
+    "rate_limit_429": 0.02,
+    "retry_after": 0.05,
+    "cut_rate": 0.01,
+    "seed": 1234,
+}
+
+
+def test_uploads_and_downloads_complete_under_faults(emulator, tmp_path):
+    client = make_client(emulator)
+    emulator.settings.update(FAULTS)
+    files = {f"f{i}.bin": payload(size, seed=i) for i, size in enumerate(
+        [0, 10, UNIT, UNIT + 1, 6 * UNIT + 5, 40 * KIB]
+    )}  # fmt: skip
+    progress = TransferProgress()
+    pairs = [(write(tmp_path / n, d), f"faulty/{n}") for n, d in files.items()]
+    out = client.upload_many(pairs, progress=progress)
+    assert out.ok, out.errors
+    back = client.download_many(
+        [(f"faulty/{n}", tmp_path / "back" / n) for n in files], progress=progress
+    )
+    assert back.ok, back.errors
+    for n, d in files.items():
+        assert (tmp_path / "back" / n).read_bytes() == d
+        assert out.results[f"faulty/{n}"].file.md5 == md5(d)
+    emulator.settings.faults_off()
+    listed = client.listdir("faulty")
+    assert sorted(f.name for f in listed) == sorted(files)  # no duplicates from retries
+    assert client.retries > 0 and progress.retries <= client.retries
+
+
+def test_resumable_upload_resumes_from_where_the_server_says(emulator, tmp_path):
+    # A 16 MiB file in 512 KiB chunks, with connections cut both ways.
+    chunk = 2 * UNIT
+    client = make_client(emulator, chunk_size=chunk)
+    data = payload(16 * 1024 * KIB, seed=7)
+    src = write(tmp_path / "big.bin", data)
+    emulator.settings.update({"cut_rate": 0.15, "seed": 99})
+    up = client.upload(src, "resume/big.bin")
+    emulator.settings.faults_off()
+    assert up.file.md5 == md5(data)
+    assert client.retries >= 2  # cuts did happen
+    # Each cut costs at most the chunk in flight, never the bytes already confirmed
+    # (a restart from byte 0 would resend megabytes per cut).
+    assert up.bytes_resent <= client.retries * chunk
+    assert up.bytes_resent < len(data) // 4
+    out = tmp_path / "back.bin"
+    client.download("resume/big.bin", out)
+    assert out.read_bytes() == data
+
+
+def test_download_resumes_from_the_last_byte_written(emulator, tmp_path):
+    client = make_client(emulator)
+    data = payload(12 * UNIT, seed=5)
+    client.upload(data, "d/x.bin")
+    emulator.settings.update({"cut_rate": 0.3, "error_rate": 0.1, "seed": 5})
+    out = tmp_path / "x.bin"
+    down = client.download("d/x.bin", out)
+    emulator.settings.faults_off()
+    assert out.read_bytes() == data
+    assert client.retries > 0
+    # Cut responses waste at most a chunk each; nothing is fetched twice past that.
+    assert down.bytes_received <= len(data) + client.retries * UNIT
+    assert not os.path.exists(f"{out}.part")
+
+
+def test_rate_limits_honour_retry_after(emulator):
+    slept: list[float] = []
+    client = make_client(emulator, sleep=slept.append)
+    # The emulator sends whole seconds; the injected sleep means no real waiting.
+    emulator.settings.update({"rate_limit_429": 0.5, "retry_after": 1, "seed": 3})
+    for i in range(6):
+        client.upload(b"x" * i, f"rl/{i}")
+    emulator.settings.faults_off()
+    assert slept and all(s >= 1 for s in slept)
+
+
+@pytest.mark.slow
+def test_300_mb_round_trip_with_faults(emulator, tmp_path):
+    client = make_client(emulator, chunk_size=16 * 1024 * KIB, download_chunk_size=16 * 1024 * KIB)
+    size, chunk = 300 * 1024 * KIB, 16 * 1024 * KIB
+    src = tmp_path / "big.bin"
+    digest = hashlib.md5()
+    with open(src, "wb") as f:
+        for i in range(300):
+            block = payload(1024 * KIB, seed=i)
+            digest.update(block)
+            f.write(block)
+    emulator.settings.update({"error_rate": 0.1, "cut_rate": 0.01, "seed": 300})
+    up = client.upload(src, "huge/big.bin")
+    out = tmp_path / "back.bin"
+    client.download("huge/big.bin", out)
+    emulator.settings.faults_off()
+    assert up.file.size == size and up.file.md5 == digest.hexdigest()
+    # A failed chunk costs that chunk, not the upload so far.
+    assert up.bytes_resent <= client.retries * chunk
+    assert up.bytes_resent < size // 2
+    assert os.path.getsize(out) == size
+
+
+def test_resumes_from_the_servers_range_when_it_keeps_part_of_a_chunk(emulator):
+    # Chunks that are not whole 256 KiB units: the emulator, like Drive, keeps only whole
+    # units of a non-final chunk and says so in the 308's Range. The client must resend from
+    # there, not assume the chunk landed (a client that did would fail the md5 check).
+    client = make_client(emulator)
+    data = payload(4 * UNIT + 123, seed=11)
+    reader = SourceReader(io.BytesIO(data))
+    target = UploadTarget(name="odd.bin", parent_id=client.resolver.root.id)
+    odd = UNIT + 1000
+    file, sent = ResumableUpload(client.transport, reader, target, odd, len(data), NO_PROGRESS).run(
+        b""
+    )
+    assert file.md5 == md5(data) and file.size == len(data)
+    assert sent > len(data)  # the kept-back tails were sent again
+    assert sent - len(data) <= 5 * 1000  # ...and nothing more than them
+
+
+def test_batched_delete_and_walk_under_faults(emulator):
+    client = make_client(emulator)
+    ids = [client.upload(b"%d" % i, f"bd/{i % 3}/{i}").file.id for i in range(120)]
+    emulator.settings.update({**FAULTS, "error_rate": 0.2, "seed": 77})
+    walked = [p for p, f in client.walk("bd") if not f.is_folder]
+    assert len(walked) == 120
+    client.delete_ids(ids)
+    emulator.settings.faults_off()
+    assert [p for p, f in client.walk("bd") if not f.is_folder] == []
+    assert client.retries > 0
+
+
+def test_an_upload_whose_session_is_lost_starts_again(emulator, tmp_path):
+    client = make_client(emulator)
+    data = payload(8 * UNIT, seed=21)
+    sessions = emulator.app.ctx.sessions
+
+    class ForgetfulFile(io.BytesIO):
+        """Makes the server forget every upload session once, half way through the file."""
+
+        dropped = False
+
+        def read(self, n=-1):
+            if not self.dropped and self.tell() >= 4 * UNIT:
+                ForgetfulFile.dropped = True
+                for path in sessions.dir.iterdir():
+                    sessions.drop(path.name)
+            return super().read(n)
+
+    progress = TransferProgress()
+    up = client.upload(ForgetfulFile(data), "lost/x.bin", progress=progress)
+    assert ForgetfulFile.dropped
+    assert up.file.md5 == md5(data)
+    assert up.bytes_sent > len(data)  # started again from byte 0
+    assert progress.bytes_done == len(data)
+    assert [f.name for f in client.listdir("lost")] == ["x.bin"]
