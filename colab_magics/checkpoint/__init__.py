@@ -1,0 +1,1 @@
+"""Checkpoints of a training cell: capture state, serialize it, commit it to Drive, restore it."""

@@ -1,0 +1,131 @@
+"""``colab_magics.checkpointed``: the public function behind ``%%checkpointed``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from colab_magics.checkpoint.deadline import Deadline
+from colab_magics.checkpoint.durations import parse_cadence, parse_duration
+from colab_magics.checkpoint.session import Checkpoint, CheckpointStore, CheckpointUsageError
+from colab_magics.checkpoint.state import CaptureError, classify
+from colab_magics.progress import Progress
+
+DEFAULT_FOLDER = "colab_magics/checkpoints"
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def run_folder(name: str, to: str | None) -> str:
+    """The Drive folder of run ``name``: ``--to`` or ``colab_magics/checkpoints/NAME``."""
+    return to.rstrip("/") if to else f"{DEFAULT_FOLDER}/{name}"
+
+
+def resolve_objects(
+    save: Sequence[str] | Mapping[str, Any], namespace: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Name -> live object for ``save``; every failure is one CheckpointUsageError line."""
+    if isinstance(save, Mapping):
+        objects = dict(save)
+    else:
+        missing = [name for name in save if name not in namespace]
+        if missing:
+            raise CheckpointUsageError(
+                f"--save names {', '.join(repr(m) for m in missing)}, which "
+                f"{'is' if len(missing) == 1 else 'are'} not defined: define "
+                f"{'it' if len(missing) == 1 else 'them'} in an earlier cell"
+            )
+        objects = {name: namespace[name] for name in save}
+    for name, obj in objects.items():
+        if not name.isidentifier():
+            raise CheckpointUsageError(f"--save: {name!r} is not a variable name")
+        try:
+            classify(name, obj)
+        except CaptureError as exc:
+            raise CheckpointUsageError(str(exc)) from None
+    return objects
+
+
+def parse_names(text: str) -> list[str]:
+    """``"model,opt, sched"`` -> ``["model", "opt", "sched"]``."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def validate_run_name(name: str) -> str:
+    if not _RUN_NAME.match(name):
+        raise CheckpointUsageError(
+            f"{name!r} is not a run name: use letters, digits, '.', '_' or '-' (at most 100)"
+        )
+    return name
+
+
+def default_staging(name: str) -> str:
+    """Local scratch for snapshots of run ``name`` (a runtime's local disk; lost with it)."""
+    base = os.environ.get("COLAB_MAGICS_STAGING") or os.path.join(
+        tempfile.gettempdir(), "colab_magics-staging"
+    )
+    return os.path.join(base, name)
+
+
+@contextlib.contextmanager
+def checkpointed(
+    name: str,
+    *,
+    save: Sequence[str] | Mapping[str, Any] = (),
+    namespace: dict[str, Any] | None = None,
+    every: str = "10m",
+    keep: int = 3,
+    to: str | None = None,
+    lifetime: str = "12h",
+    margin: str = "10m",
+    fresh: bool = False,
+    store: CheckpointStore | None = None,
+    progress: Progress | None = None,
+) -> Iterator[Checkpoint]:
+    """Run a block of training that resumes from the newest confirmed checkpoint on Drive.
+
+    ``save`` names variables of ``namespace`` (the caller's globals by default) or maps names to
+    objects. The block gets a :class:`Checkpoint`; loop with ``for step in ckpt.range(n)``.
+    On leaving the block a final checkpoint is taken and confirmed; on an exception the queued
+    one is confirmed and the exception propagates.
+    """
+    if namespace is None:
+        namespace = sys._getframe(2).f_globals
+    validate_run_name(name)
+    try:
+        cadence = parse_cadence(str(every))
+        deadline = Deadline(parse_duration(lifetime), parse_duration(margin))
+    except ValueError as exc:
+        raise CheckpointUsageError(str(exc)) from None
+    if keep < 1:
+        raise CheckpointUsageError("--keep must be at least 1: the newest checkpoint is kept")
+    objects = resolve_objects(save, namespace)
+    if store is None:
+        from colab_magics.checkpoint.drive_store import DriveCheckpointStore
+
+        store = DriveCheckpointStore.for_current_client(run_folder(name, to), run=name)
+    progress = progress or Progress(f"checkpointed {name}")
+    checkpoint = Checkpoint(
+        name,
+        objects,
+        namespace=namespace,
+        store=store,
+        cadence=cadence,
+        keep=keep,
+        deadline=deadline,
+        staging=default_staging(name),
+        progress=progress,
+        fresh=fresh,
+    )
+    error: BaseException | None = None
+    try:
+        yield checkpoint
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        checkpoint.finish(error)

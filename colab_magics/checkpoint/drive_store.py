@@ -1,0 +1,180 @@
+"""Checkpoints on Drive: blobs first, the manifest last, nothing counted until Drive confirms.
+
+Layout in the run's folder (``colab_magics/checkpoints/NAME`` by default)::
+
+    step-000001200-3f9a1c2e/         the blobs of one checkpoint (torch.pt, values.json, ...)
+    manifest-000001200-3f9a1c2e.json  written last: step, time, each blob's id, size and md5
+
+Drive names are not unique, so nothing is found by name alone: a manifest names its blobs by
+file id and md5. Restore takes the newest manifest (by Drive's createdTime) whose blobs all
+verify, and says which ones it skipped and why.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from typing import Any
+
+from colab_magics.checkpoint.formats import BlobInfo, IntegrityError, read_snapshot
+from colab_magics.checkpoint.manifest import (
+    Manifest,
+    ManifestError,
+    blobs_with_ids,
+    library_versions,
+)
+from colab_magics.checkpoint.session import Restored
+from colab_magics.drive import DriveClient, DriveError, DriveFile, DriveNotFound, TransferProgress
+from colab_magics.progress import Progress
+
+_MANIFEST = re.compile(r"^manifest-(\d{9,})-([0-9a-f]{8})\.json$")
+_BLOBS = re.compile(r"^step-(\d{9,})-([0-9a-f]{8})$")
+
+
+class _UploadFields:
+    """Forwards a transfer's bytes, rate and retries to the checkpoint's progress model."""
+
+    def __init__(self, progress: Progress, retries_before: int) -> None:
+        self.progress = progress
+        self.retries_before = retries_before
+
+    def update(self, **fields: Any) -> None:
+        self.progress.update(
+            bytes_done=fields["bytes_done"],
+            bytes_total=fields["bytes_total"],
+            rate=fields["rate"],
+            retries=self.retries_before + fields["retries"],
+        )
+
+
+def _newest_first(files: list[DriveFile]) -> list[tuple[DriveFile, int, str]]:
+    found = []
+    for file in files:
+        match = _MANIFEST.match(file.name)
+        if match and not file.is_folder:
+            found.append((file, int(match.group(1)), match.group(2)))
+    return sorted(found, key=lambda m: (m[0].created_time, m[1], m[0].id), reverse=True)
+
+
+class DriveCheckpointStore:
+    """Commits, lists, restores and prunes the checkpoints of one run in one Drive folder."""
+
+    def __init__(self, client: DriveClient, folder: str, *, run: str) -> None:
+        self.client = client
+        self.folder = folder
+        self.run = run
+        self.location = f"drive:{folder}"
+        self._skipped: list[str] = []
+
+    @classmethod
+    def for_current_client(cls, folder: str, *, run: str) -> DriveCheckpointStore:
+        from colab_magics.connection import current_client
+
+        return cls(current_client(), folder, run=run)
+
+    # -- commit ------------------------------------------------------------------------------
+    def commit(
+        self, folder: str, blobs: list[BlobInfo], *, step: int, created: float, progress: Progress
+    ) -> Manifest:
+        """Upload ``blobs`` from local ``folder``, then the manifest; each verified by md5."""
+        tag = secrets.token_hex(4)
+        remote = f"{self.folder}/step-{step:09d}-{tag}"
+        transfer = TransferProgress(_UploadFields(progress, progress.get("retries") or 0))
+        transfer.set_size(sum(b.size for b in blobs))
+        ids = {}
+        for blob in blobs:
+            result = self.client.upload(
+                os.path.join(folder, blob.name),
+                f"{remote}/{blob.name}",
+                replace=False,
+                md5=blob.md5,
+                progress=transfer,
+            )
+            ids[blob.name] = result.file.id
+        manifest = Manifest(
+            run=self.run,
+            step=step,
+            created=created,
+            blobs=blobs_with_ids(blobs, ids),
+            versions=library_versions(),
+        )
+        self.client.upload(
+            manifest.to_json(),
+            f"{self.folder}/manifest-{step:09d}-{tag}.json",
+            replace=False,
+            mime_type="application/json",
+        )
+        return manifest
+
+    # -- restore -----------------------------------------------------------------------------
+    def _children(self) -> list[DriveFile]:
+        try:
+            return self.client.listdir(self.folder)
+        except DriveNotFound:
+            return []
+
+    def load_newest(self, staging: str) -> Restored | None:
+        """The newest checkpoint whose manifest and blobs all verify, or None."""
+        self._skipped = []
+        for file, _, tag in _newest_first(self._children()):
+            try:
+                manifest = Manifest.from_json(self.client.read_bytes(file))
+                if manifest.run != self.run:
+                    raise ManifestError(f"it belongs to run {manifest.run!r}")
+                local = os.path.join(staging, tag)
+                shutil.rmtree(local, ignore_errors=True)
+                os.makedirs(local)
+                for blob in manifest.blobs:
+                    remote = self.client.file(blob.file_id)
+                    if remote.md5 != blob.md5 or remote.size != blob.size:
+                        raise IntegrityError(
+                            f"{blob.name} on Drive has md5 {remote.md5}, "
+                            f"the manifest says {blob.md5}"
+                        )
+                    self.client.download(remote, os.path.join(local, blob.name))
+                entries, rng = read_snapshot(local, manifest.expected_md5())
+            except (DriveError, ManifestError, IntegrityError) as exc:
+                self._skipped.append(f"{file.name}: {_reason(exc)}")
+                continue
+            finally:
+                shutil.rmtree(os.path.join(staging, tag), ignore_errors=True)
+            return Restored(manifest, entries, rng, f"{self.location}/{file.name}", self._skipped)
+        return None
+
+    def skipped_without_restore(self) -> list[str]:
+        return list(self._skipped)
+
+    # -- retention ---------------------------------------------------------------------------
+    def prune(self, keep: int) -> None:
+        """Keep the ``keep`` newest checkpoints; delete older ones and orphaned blob folders.
+
+        A manifest goes before its blobs, so a half-done prune never leaves a manifest whose
+        blobs are gone. Runs only after a commit is confirmed: the newest is always kept.
+        """
+        children = self._children()
+        manifests = _newest_first(children)
+        if not manifests:
+            return
+        kept_tags = {tag for _, _, tag in manifests[:keep]}
+        newest_time = manifests[0][0].created_time
+        doomed_manifests = [f.id for f, _, tag in manifests[keep:]]
+        if doomed_manifests:
+            self.client.delete_ids(doomed_manifests)
+        doomed_blobs = []
+        for file in children:
+            match = _BLOBS.match(file.name)
+            if not match or not file.is_folder or match.group(2) in kept_tags:
+                continue
+            # A blob folder without a kept manifest: pruned, or left by a commit that never
+            # finished. Only those older than the newest confirmed checkpoint are surely dead.
+            if file.created_time < newest_time:
+                doomed_blobs.append(file.id)
+        if doomed_blobs:
+            self.client.delete_ids(doomed_blobs)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return text.splitlines()[0]

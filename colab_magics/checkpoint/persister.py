@@ -1,0 +1,157 @@
+"""Persist snapshots in a background thread: one in flight, the newest one queued.
+
+The training loop only ever waits for a snapshot copy. Staging (serializing to local disk) and
+uploading happen here. A snapshot's buffers are free again once it is staged, so host memory
+for snapshots is two buffer sets (one being staged, one queued) whatever Drive's speed. A
+snapshot due while one is still in flight replaces the queued one instead of piling up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from colab_magics.checkpoint.state import Entry, SnapshotBuffers
+
+Staged = TypeVar("Staged")
+Result = TypeVar("Result")
+
+
+class Snapshot:
+    """A captured state waiting to be persisted, in the buffer set it was copied into."""
+
+    def __init__(self, buffers: SnapshotBuffers) -> None:
+        self.buffers = buffers
+        self.entries: list[Entry] = []
+        self.rng: dict[str, Any] = {}
+        self.step = 0
+        self.created = 0.0
+
+
+class Persister(Generic[Staged, Result]):
+    """Runs ``upload(stage(snapshot))`` in one background thread; see the module docstring.
+
+    ``on_error(exc)`` is called in the background thread when either fails; the failure is
+    kept as :attr:`last_error` and the next snapshot tries again.
+    """
+
+    def __init__(
+        self,
+        stage: Callable[[Snapshot], Staged],
+        upload: Callable[[Staged], Result],
+        *,
+        on_done: Callable[[Result], None] = lambda result: None,
+        on_error: Callable[[BaseException], None] = lambda exc: None,
+        name: str = "colab_magics-persist",
+    ) -> None:
+        self._stage = stage
+        self._upload = upload
+        self._on_done = on_done
+        self._on_error = on_error
+        self._lock = threading.Condition()
+        self._free = [Snapshot(SnapshotBuffers()), Snapshot(SnapshotBuffers())]
+        self._queued: Snapshot | None = None
+        self._in_flight = False
+        self._closed = False
+        self.replaced = 0
+        self.last_result: Result | None = None
+        self.last_error: BaseException | None = None
+        self.last_seconds: float | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def warm(self, fill: Callable[[SnapshotBuffers], object]) -> None:
+        """Fill every free buffer set once, so no snapshot in the loop allocates memory."""
+        with self._lock:
+            free = list(self._free)
+        for snapshot in free:
+            fill(snapshot.buffers)
+
+    def take(
+        self,
+        fill: Callable[[SnapshotBuffers], tuple[list[Entry], dict[str, Any]]],
+        *,
+        step: int,
+    ) -> None:
+        """Copy state now with ``fill(buffers) -> (entries, rng)`` and queue it for persisting."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the persister is closed")
+            if self._queued is not None:
+                snapshot, self._queued = self._queued, None
+                self.replaced += 1
+            else:
+                snapshot = self._free.pop()
+        try:
+            snapshot.entries, snapshot.rng = fill(snapshot.buffers)
+        except BaseException:
+            with self._lock:
+                self._free.append(snapshot)
+                self._lock.notify_all()
+            raise
+        snapshot.step = step
+        snapshot.created = time.time()
+        with self._lock:
+            self._queued = snapshot
+            self._lock.notify_all()
+
+    def busy(self) -> bool:
+        with self._lock:
+            return self._queued is not None or self._in_flight
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until nothing is queued or in flight; False if ``timeout`` ran out first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._queued is not None or self._in_flight:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._lock.wait(left)
+        return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Finish what is queued, then stop the thread. False if it did not finish in time."""
+        finished = self.wait(timeout)
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        self._thread.join(timeout=0 if not finished else timeout)
+        return finished
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while self._queued is None and not self._closed:
+                    self._lock.wait()
+                if self._queued is None:
+                    return
+                snapshot, self._queued = self._queued, None
+                self._in_flight = True
+            started = time.monotonic()
+            try:
+                try:
+                    staged = self._stage(snapshot)
+                finally:
+                    self._release(snapshot)
+                result = self._upload(staged)
+            except BaseException as exc:  # reported, never kills training
+                self.last_error = exc
+                self._on_error(exc)
+            else:
+                self.last_result, self.last_error = result, None
+                self.last_seconds = time.monotonic() - started
+                self._on_done(result)
+            finally:
+                with self._lock:
+                    self._in_flight = False
+                    self._lock.notify_all()
+
+    def _release(self, snapshot: Snapshot) -> None:
+        """The snapshot is on local disk: its buffers may take the next one."""
+        with self._lock:
+            snapshot.entries, snapshot.rng = [], {}
+            self._free.append(snapshot)
+            self._lock.notify_all()

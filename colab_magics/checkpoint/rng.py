@@ -1,0 +1,69 @@
+"""Random number generator states, as JSON, so a resumed run draws what an unbroken one would.
+
+Covers Python's ``random``, NumPy's global generator and torch's CPU and CUDA generators. NumPy
+and torch are only touched when the user has imported them: they are not our dependencies.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import sys
+from typing import Any
+
+
+def capture_rng() -> dict[str, Any]:
+    """The state of every global generator in use, as plain JSON values."""
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "python": {"version": version, "state": list(internal), "gauss": gauss}
+    }
+    np = sys.modules.get("numpy")
+    if np is not None:
+        kind, keys, pos, has_gauss, cached = np.random.get_state()
+        state["numpy"] = {
+            "kind": kind,
+            "keys": [int(k) for k in keys],
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        state["torch_cpu"] = _b64(torch.get_rng_state())
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["torch_cuda"] = [_b64(s) for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Put back what :func:`capture_rng` saw; generators it did not record are left alone."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    if "numpy" in state:
+        import numpy as np
+
+        saved = state["numpy"]
+        np.random.set_state(
+            (
+                saved["kind"],
+                np.array(saved["keys"], dtype=np.uint32),
+                saved["pos"],
+                saved["has_gauss"],
+                saved["cached_gaussian"],
+            )
+        )
+    if "torch_cpu" in state:
+        import torch
+
+        torch.set_rng_state(_unb64(torch, state["torch_cpu"]))
+        if "torch_cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([_unb64(torch, s) for s in state["torch_cuda"]])
+
+
+def _b64(tensor: Any) -> str:
+    return base64.b64encode(tensor.cpu().numpy().tobytes()).decode("ascii")
+
+
+def _unb64(torch: Any, text: str) -> Any:
+    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)

@@ -1,0 +1,295 @@
+"""The object a checkpointed cell sees as ``ckpt``: steps, cadence, snapshots, restore."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from colab_magics.checkpoint import rng, state
+from colab_magics.checkpoint.deadline import Deadline
+from colab_magics.checkpoint.durations import Cadence, format_seconds
+from colab_magics.checkpoint.formats import BlobInfo, write_snapshot
+from colab_magics.checkpoint.manifest import Manifest, describe_age
+from colab_magics.checkpoint.persister import Persister, Snapshot
+from colab_magics.progress import DONE, FAILED, Progress
+
+
+class CheckpointUsageError(ValueError):
+    """The cell uses ``ckpt`` in a way that cannot be checkpointed correctly."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Restored:
+    """What a store found to resume from."""
+
+    manifest: Manifest
+    entries: list[state.Entry]
+    rng: dict[str, Any]
+    location: str
+    skipped: list[str]
+
+
+class CheckpointStore(Protocol):
+    """Where checkpoints live: uploads, confirms, lists and deletes them."""
+
+    location: str
+
+    def commit(
+        self, folder: str, blobs: list[BlobInfo], *, step: int, created: float, progress: Progress
+    ) -> Manifest: ...
+
+    def load_newest(self, staging: str) -> Restored | None: ...
+
+    def skipped_without_restore(self) -> list[str]: ...
+
+    def prune(self, keep: int) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoredFrom:
+    """``ckpt.restored_from``: the confirmed checkpoint this run resumed from."""
+
+    step: int
+    created: float
+    location: str
+
+    def __str__(self) -> str:
+        return f"step {self.step} ({describe_age(self.created)}) from {self.location}"
+
+
+class Checkpoint:
+    """Checkpointing of one run: see ``colab_magics.checkpointed`` for the user's view."""
+
+    def __init__(
+        self,
+        run: str,
+        objects: dict[str, Any],
+        *,
+        namespace: dict[str, Any],
+        store: CheckpointStore,
+        cadence: Cadence,
+        keep: int,
+        deadline: Deadline,
+        staging: str,
+        progress: Progress,
+        fresh: bool = False,
+        clock=time.monotonic,
+    ) -> None:
+        self.run = run
+        self.namespace = namespace
+        self.store = store
+        self.cadence = cadence
+        self.keep = keep
+        self.deadline = deadline
+        self.staging = staging
+        self.progress = progress
+        self._clock = clock
+        self._names = list(objects)
+        self._kinds = {name: state.classify(name, obj) for name, obj in objects.items()}
+        self.step = 0
+        self.restored_from: RestoredFrom | None = None
+        self.stopped_for_deadline = False
+        self._range_started = False
+        self._in_range = False
+        self._mid_step = False
+        self._save_requested = False
+        self._interrupted: str | None = None
+        self._last_snapshot_step: int | None = None
+        self._mark = (0, clock())
+        self._started = clock()
+        self._steps_this_run = 0
+        if not fresh:
+            self._restore()
+        self._persister: Persister[tuple, Manifest] = Persister(
+            self._stage, self._upload, on_done=self._confirmed, on_error=self._failed
+        )
+        # Allocate the snapshot buffers (pinned, for CUDA) before the loop, not in its first stall.
+        self._persister.warm(lambda buffers: buffers.capture(self._objects(), self._kinds))
+        self.progress.update(step=self.step, run=run, cadence=cadence.describe())
+
+    # -- what the cell calls -------------------------------------------------------------
+    def range(self, stop: int) -> Iterator[int]:
+        """Step numbers from the resume point up to ``stop``; a finished iteration is a step."""
+        if self._range_started:
+            raise CheckpointUsageError(
+                "ckpt.range() can be used for one loop per checkpointed cell: "
+                "put the other loop in its own cell, or nest it inside this one"
+            )
+        self._range_started = True
+        self.progress.update(total=stop)
+        self._mark = (self.step, self._clock())
+        self._in_range = True
+        try:
+            with _DeferredSignals(self):
+                for step in range(self.step, stop):
+                    self.step = step
+                    self._mid_step = True
+                    yield step
+                    self._mid_step = False
+                    self.step = step + 1
+                    self._steps_this_run += 1
+                    self._after_step()
+                    if self.stopped_for_deadline:
+                        return
+        finally:
+            self._in_range = False
+
+    def save(self) -> None:
+        """Checkpoint now; inside ``ckpt.range`` at the end of the current step."""
+        if self._in_range:
+            self._save_requested = True
+        else:
+            self._snapshot()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every snapshot taken is confirmed on Drive (or failed)."""
+        return self._persister.wait(timeout)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _objects(self) -> dict[str, Any]:
+        return {name: self.namespace[name] for name in self._names}
+
+    def _after_step(self) -> None:
+        steps_since, since = self.step - self._mark[0], self._clock() - self._mark[1]
+        elapsed = self._clock() - self._started
+        self.progress.update(
+            step=self.step,
+            steps_per_second=self._steps_this_run / elapsed if elapsed > 0 else None,
+        )
+        if self._interrupted:
+            reason, self._interrupted = self._interrupted, None
+            self._snapshot()
+            self._finish_persisting(f"{reason}: saving step {self.step} before stopping")
+            raise KeyboardInterrupt(f"{reason} at step {self.step}; checkpoint saved")
+        if self._save_requested or self.cadence.due(steps_since=steps_since, seconds_since=since):
+            self._save_requested = False
+            self._snapshot()
+        persist_seconds = self._persister.last_seconds or 0.0
+        if self.deadline.near(persist_seconds):
+            self._snapshot()
+            self._finish_persisting("the runtime is near its end")
+            self.stopped_for_deadline = True
+            left = format_seconds(self.deadline.seconds_left())
+            self.progress.update(
+                message=f"Stopped at step {self.step}: about {left} of runtime left. "
+                "Re-run this cell in a fresh runtime to continue from here."
+            )
+
+    def _snapshot(self) -> None:
+        """Copy state now (the only stall training feels) and queue it for persisting."""
+        if self._last_snapshot_step == self.step and not self._persister.last_error:
+            return
+        objects = self._objects()
+
+        def fill(buffers: state.SnapshotBuffers):
+            return buffers.capture(objects, self._kinds), rng.capture_rng()
+
+        self._persister.take(fill, step=self.step)
+        self._last_snapshot_step = self.step
+        self._mark = (self.step, self._clock())
+
+    def _stage(self, snapshot: Snapshot) -> tuple[str, list[BlobInfo], int, float]:
+        folder = os.path.join(self.staging, f"step-{snapshot.step}")
+        shutil.rmtree(folder, ignore_errors=True)
+        blobs = write_snapshot(snapshot.entries, snapshot.rng, folder)
+        return folder, blobs, snapshot.step, snapshot.created
+
+    def _upload(self, staged: tuple[str, list[BlobInfo], int, float]) -> Manifest:
+        folder, blobs, step, created = staged
+        try:
+            manifest = self.store.commit(
+                folder, blobs, step=step, created=created, progress=self.progress
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.store.prune(self.keep)
+        return manifest
+
+    def _confirmed(self, manifest: Manifest) -> None:
+        self.progress.update(
+            confirmed_step=manifest.step, confirmed_time=manifest.created, error=None
+        )
+
+    def _failed(self, exc: BaseException) -> None:
+        self.progress.update(error=f"checkpoint failed, will retry at the next one: {exc}")
+
+    def _finish_persisting(self, why: str) -> None:
+        self.progress.update(message=f"{why}; waiting for Drive to confirm")
+        self._persister.wait()
+
+    def _restore(self) -> None:
+        restored = self.store.load_newest(os.path.join(self.staging, "restore"))
+        if restored is None:
+            skipped = self.store.skipped_without_restore()
+            note = f" (skipped: {'; '.join(skipped)})" if skipped else ""
+            self.progress.update(message=f"No confirmed checkpoint: starting at step 0{note}")
+            return
+        for entry in restored.entries:
+            if entry.name in self._kinds:
+                state.restore(entry, self.namespace)
+        rng.restore_rng(restored.rng)
+        self.step = restored.manifest.step
+        self._last_snapshot_step = self.step
+        self.restored_from = RestoredFrom(
+            restored.manifest.step, restored.manifest.created, restored.location
+        )
+        skipped = f"; skipped {'; '.join(restored.skipped)}" if restored.skipped else ""
+        self.progress.update(
+            message=f"Resumed from {self.restored_from}{skipped}",
+            confirmed_step=restored.manifest.step,
+            confirmed_time=restored.manifest.created,
+        )
+
+    def finish(self, exc: BaseException | None) -> None:
+        """End of the cell: a final checkpoint (when the state is at a step boundary), then wait."""
+        # An exception during a step may have left it half applied: then only what was
+        # already snapshotted (at a boundary) is persisted. Elsewhere the state is whole.
+        at_boundary = exc is None or not self._mid_step
+        if at_boundary and self._last_snapshot_step != self.step:
+            self._snapshot()
+        self._persister.close()
+        error = self._persister.last_error
+        confirmed = self.progress.get("confirmed_step")
+        if error is not None:
+            self.progress.update(
+                state=FAILED,
+                error=f"the last checkpoint failed ({error}); the newest confirmed one is "
+                + (f"step {confirmed}" if confirmed is not None else "none"),
+            )
+        else:
+            self.progress.update(state=DONE)
+
+
+class _DeferredSignals:
+    """During the loop, Ctrl-C (SIGINT) and SIGTERM end it at the next step boundary, saved.
+
+    A second signal before that boundary acts at once, as usual.
+    """
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _DeferredSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.checkpoint._interrupted:
+            raise KeyboardInterrupt
+        self.checkpoint._interrupted = signal.Signals(signum).name
+        self.checkpoint.progress.update(
+            message="Interrupted: saving at the end of this step (interrupt again to stop now)"
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,210 @@
+"""Copy the state of notebook variables out of the live objects, and put it back in place.
+
+A variable is captured by the first rule that fits it:
+
+============  ===============================================  =================================
+kind          what                                             restored
+============  ===============================================  =================================
+state_dict    ``state_dict()``/``load_state_dict()`` (torch    ``load_state_dict`` on the same
+              modules, optimizers, schedulers, GradScaler...)  object, in place
+weights       Keras-style ``get_weights()``/``set_weights()``  ``set_weights``, in place
+tensor        a torch tensor                                   copied into the same tensor
+array         a NumPy array (not of dtype object)              copied into the same array
+value         None, bool, int, float, str, and lists, tuples   the variable is rebound
+              and str-keyed dicts of those
+pickle        anything else that pickles (trusted data only)   the variable is rebound
+============  ===============================================  =================================
+
+Copies go into buffers kept between snapshots (pinned host memory for CUDA tensors), so after
+the first snapshot taking one allocates nothing: the stall is the copy itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+import sys
+from collections import OrderedDict
+from typing import Any
+
+STATE_DICT, WEIGHTS, TENSOR, ARRAY, VALUE, PICKLE = (
+    "state_dict",
+    "weights",
+    "tensor",
+    "array",
+    "value",
+    "pickle",
+)
+
+
+class CaptureError(ValueError):
+    """A variable that cannot be checkpointed; the message says which and why."""
+
+
+@dataclasses.dataclass
+class Entry:
+    """One captured variable: its name, how it was captured, and the copied state."""
+
+    name: str
+    kind: str
+    data: Any
+
+
+def _torch() -> Any:
+    return sys.modules.get("torch")
+
+
+def _numpy() -> Any:
+    return sys.modules.get("numpy")
+
+
+def is_tensor(obj: Any) -> bool:
+    torch = _torch()
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def is_array(obj: Any) -> bool:
+    np = _numpy()
+    return np is not None and isinstance(obj, np.ndarray) and obj.dtype != object
+
+
+def is_plain_value(obj: Any) -> bool:
+    """JSON-representable: None, bool, int, float, str, and lists/tuples/str-keyed dicts of them."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return True
+    if isinstance(obj, (list, tuple)):
+        return all(is_plain_value(item) for item in obj)
+    if isinstance(obj, dict):
+        return all(isinstance(k, str) and is_plain_value(v) for k, v in obj.items())
+    return False
+
+
+def classify(name: str, obj: Any) -> str:
+    """The kind :func:`capture` will use for ``obj``, or ``CaptureError`` saying why none fits."""
+    if callable(getattr(obj, "state_dict", None)) and callable(
+        getattr(obj, "load_state_dict", None)
+    ):
+        return STATE_DICT
+    if callable(getattr(obj, "get_weights", None)) and callable(getattr(obj, "set_weights", None)):
+        return WEIGHTS
+    if is_tensor(obj):
+        return TENSOR
+    if is_array(obj):
+        return ARRAY
+    if is_plain_value(obj):
+        return VALUE
+    try:
+        pickle.dumps(obj)
+    except Exception as exc:
+        raise CaptureError(
+            f"{name!r} ({type(obj).__name__}) cannot be checkpointed: it has no state_dict(), "
+            f"get_weights(), is not an array or plain value, and does not pickle ({exc})"
+        ) from None
+    return PICKLE
+
+
+class SnapshotBuffers:
+    """Host copies of captured state, reused from one snapshot to the next.
+
+    Memory: one host copy of every tensor and array captured, per buffer set. The persister
+    keeps two sets (one being uploaded, one being filled), so snapshots cost at most twice
+    the size of the captured state, whatever the number of checkpoints.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, Any] = {}
+        self._needs_sync = False
+
+    def capture(self, objects: dict[str, Any], kinds: dict[str, str]) -> list[Entry]:
+        """Copy the state of ``objects`` (name -> live object) into this buffer set."""
+        self._needs_sync = False
+        entries = []
+        for name, obj in objects.items():
+            kind = kinds[name]
+            if kind == STATE_DICT:
+                live = obj.state_dict()
+            elif kind == WEIGHTS:
+                live = list(obj.get_weights())
+            elif kind == PICKLE:
+                # Round-trip through pickle: a deep copy that also proves it still pickles.
+                live = pickle.loads(pickle.dumps(obj))
+                entries.append(Entry(name, kind, live))
+                continue
+            else:
+                live = obj
+            entries.append(Entry(name, kind, self._copy(live, (name,))))
+        if self._needs_sync:
+            _torch().cuda.synchronize()
+        return entries
+
+    def _copy(self, tree: Any, path: tuple) -> Any:
+        if is_tensor(tree):
+            return self._copy_tensor(tree, path)
+        if is_array(tree):
+            return self._copy_array(tree, path)
+        if isinstance(tree, OrderedDict):
+            return OrderedDict((k, self._copy(v, (*path, k))) for k, v in tree.items())
+        if isinstance(tree, dict):
+            return {k: self._copy(v, (*path, k)) for k, v in tree.items()}
+        if isinstance(tree, (list, tuple)):
+            items = [self._copy(v, (*path, i)) for i, v in enumerate(tree)]
+            return items if isinstance(tree, list) else tuple(items)
+        return copy.deepcopy(tree)
+
+    def _copy_tensor(self, tensor: Any, path: tuple) -> Any:
+        torch = _torch()
+        source = tensor.detach()
+        if source.layout != torch.strided:
+            return source.clone().cpu()
+        buf = self._buffers.get(path)
+        if buf is None or buf.shape != source.shape or buf.dtype != source.dtype:
+            pin = source.is_cuda and torch.cuda.is_available()
+            buf = torch.empty(source.shape, dtype=source.dtype, device="cpu", pin_memory=pin)
+            self._buffers[path] = buf
+        buf.copy_(source, non_blocking=source.is_cuda)
+        self._needs_sync = self._needs_sync or source.is_cuda
+        return buf
+
+    def _copy_array(self, array: Any, path: tuple) -> Any:
+        np = _numpy()
+        buf = self._buffers.get(path)
+        if buf is None or buf.shape != array.shape or buf.dtype != array.dtype:
+            buf = np.empty_like(array, order="C")
+            self._buffers[path] = buf
+        np.copyto(buf, array)
+        return buf
+
+    def nbytes(self) -> int:
+        """Host memory held by this buffer set."""
+        total = 0
+        for buf in self._buffers.values():
+            total += buf.numel() * buf.element_size() if is_tensor(buf) else buf.nbytes
+        return total
+
+
+def restore(entry: Entry, namespace: dict[str, Any]) -> None:
+    """Put ``entry`` back: in place into the live object where there is one, else rebind."""
+    current = namespace.get(entry.name)
+    if entry.kind == STATE_DICT:
+        if current is None:
+            raise CaptureError(
+                f"{entry.name!r} must exist before its checkpoint can be loaded into it: "
+                "create the model/optimizer first, then run the checkpointed cell"
+            )
+        current.load_state_dict(entry.data)
+    elif entry.kind == WEIGHTS:
+        if current is None:
+            raise CaptureError(f"{entry.name!r} must exist before its weights can be restored")
+        current.set_weights(entry.data)
+    elif entry.kind == TENSOR and is_tensor(current) and _same_layout(current, entry.data):
+        with _torch().no_grad():
+            current.copy_(entry.data)
+    elif entry.kind == ARRAY and is_array(current) and _same_layout(current, entry.data):
+        _numpy().copyto(current, entry.data)
+    else:
+        namespace[entry.name] = entry.data
+
+
+def _same_layout(live: Any, saved: Any) -> bool:
+    return tuple(live.shape) == tuple(saved.shape) and live.dtype == saved.dtype
