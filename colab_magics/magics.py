@@ -53,6 +53,13 @@ class CheckpointMagics(Magics):
     @argument("--save", default="", help="variables to capture, comma-separated: model,opt")
     @argument("--every", default="10m", help="cadence: a duration (90s, 10m, 1h) or a step count")
     @argument("--keep", type=int, default=3, help="confirmed checkpoints kept on Drive")
+    @argument(
+        "--dir",
+        dest="directory",
+        default=None,
+        help="a folder the trainer writes its own checkpoints into: restored before the cell, "
+        "pushed while it runs, confirmed at the end",
+    )
     @argument("--to", default=None, help="Drive folder instead of colab_magics/checkpoints/NAME")
     @argument("--lifetime", default="12h", help="how long a runtime lives (default 12h)")
     @argument("--margin", default="10m", help="stop this long before the runtime's end")
@@ -86,6 +93,7 @@ class CheckpointMagics(Magics):
                 lifetime=args.lifetime,
                 margin=args.margin,
                 fresh=args.fresh,
+                directory=args.directory,
                 progress=progress,
             ) as ckpt:
                 self.shell.user_ns[args.as_name] = ckpt

@@ -14,7 +14,7 @@ from colab_magics.checkpoint.deadline import Deadline
 from colab_magics.checkpoint.durations import parse_cadence, parse_duration
 from colab_magics.checkpoint.session import Checkpoint, CheckpointStore, CheckpointUsageError
 from colab_magics.checkpoint.state import CaptureError, classify
-from colab_magics.progress import Progress
+from colab_magics.progress import FAILED, Progress
 
 DEFAULT_FOLDER = "colab_magics/checkpoints"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -83,6 +83,7 @@ def checkpointed(
     lifetime: str = "12h",
     margin: str = "10m",
     fresh: bool = False,
+    directory: str | None = None,
     store: CheckpointStore | None = None,
     progress: Progress | None = None,
 ) -> Iterator[Checkpoint]:
@@ -91,7 +92,9 @@ def checkpointed(
     ``save`` names variables of ``namespace`` (the caller's globals by default) or maps names to
     objects. The block gets a :class:`Checkpoint`; loop with ``for step in ckpt.range(n)``.
     On leaving the block a final checkpoint is taken and confirmed; on an exception the queued
-    one is confirmed and the exception propagates.
+    one is confirmed and the exception propagates. ``directory`` (``--dir``) is a local folder
+    a trainer writes its own checkpoints into: restored before the block, pushed while it
+    runs, confirmed at the end.
     """
     if namespace is None:
         namespace = sys._getframe(2).f_globals
@@ -103,12 +106,28 @@ def checkpointed(
         raise CheckpointUsageError(str(exc)) from None
     if keep < 1:
         raise CheckpointUsageError("--keep must be at least 1: the newest checkpoint is kept")
+    if not save and directory is None:
+        raise CheckpointUsageError(
+            "nothing to checkpoint: name variables with --save, or a folder with --dir"
+        )
     objects = resolve_objects(save, namespace)
     if store is None:
         from colab_magics.checkpoint.drive_store import DriveCheckpointStore
 
         store = DriveCheckpointStore.for_current_client(run_folder(name, to), run=name)
     progress = progress or Progress(f"checkpointed {name}")
+    folder_sync = None
+    if directory is not None:
+        from colab_magics.checkpoint.folder import FolderSync
+        from colab_magics.connection import current_client
+
+        folder_sync = FolderSync(
+            directory,
+            f"{run_folder(name, to)}/dir",
+            client=getattr(store, "client", None) or current_client(),
+            progress=progress,
+        )
+        folder_sync.restore()
     checkpoint = Checkpoint(
         name,
         objects,
@@ -121,6 +140,8 @@ def checkpointed(
         progress=progress,
         fresh=fresh,
     )
+    if folder_sync is not None:
+        folder_sync.start()
     error: BaseException | None = None
     try:
         yield checkpoint
@@ -128,4 +149,7 @@ def checkpointed(
         error = exc
         raise
     finally:
+        folder_confirmed = folder_sync.finish() if folder_sync is not None else True
         checkpoint.finish(error)
+        if not folder_confirmed:
+            progress.update(state=FAILED)

@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS upload_sessions (
     result_id   TEXT               -- the file made when the upload completed
 );
 CREATE INDEX IF NOT EXISTS files_by_trash_size ON files(trashed, size);
+-- files.list orders by modifiedTime desc unless told otherwise; with these indexes a page is
+-- read in order instead of sorting every match.
+CREATE INDEX IF NOT EXISTS files_by_modified ON files(modified_time DESC, id);
+CREATE INDEX IF NOT EXISTS files_by_name_id ON files(name, id);
 """
 
 

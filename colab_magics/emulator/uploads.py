@@ -166,7 +166,8 @@ def _initiate(ctx: Context, request: Request, file_id: str | None) -> Response:
     path = "upload/drive/v3/files" + (f"/{file_id}" if file_id else "")
     query = urlencode({**params, "uploadType": "resumable", "upload_id": session.id})
     location = f"{request.host_url}{path}?{query}"
-    return Response(b"", status=200, headers={"Location": location}, content_type="text/plain")
+    headers = {"Location": location, "X-GUploader-UploadID": session.id}
+    return Response(b"", status=200, headers=headers, content_type="text/plain")
 
 
 def resumable_chunk(ctx: Context, request: Request) -> Response:
@@ -174,38 +175,48 @@ def resumable_chunk(ctx: Context, request: Request) -> Response:
     session = ctx.sessions.get(request.args["upload_id"])
     if session is None:
         raise DriveError(404, "notFound", "Upload session not found or expired.")
+    header = request.headers.get("Content-Range")
+    length = request.content_length
+    if header is None:
+        # No range: the body is all that is left (an empty file sends nothing at all).
+        first, last = None, None
+        final_total: int | None = session.received + (length or 0)
+    else:
+        first, last, final_total = parse_content_range(header)
+        if first is None and length:
+            raise bad_request("A status query must have an empty body.")
+        if last is not None and length is not None and length != last - first + 1:
+            raise bad_request("Content-Range does not match the length of the body.")
+    if session.total is not None and final_total is not None and final_total != session.total:
+        raise bad_request(
+            f"Content-Range total {final_total} differs from the upload's size {session.total}."
+        )
+    status_query = header is not None and first is None
+    if status_query and session.result_id is None and session.received != final_total:
+        # Answered without waiting for a chunk still in flight (a hung client must not block
+        # the status query that recovers from it); a stale answer only makes the client
+        # resend bytes the session already has, which are skipped.
+        return _incomplete(session)
     with ctx.sessions.lock(session.id):
         session = ctx.sessions.get(session.id) or session
         if session.result_id is not None:
             return _finished(ctx, session)
-        header = request.headers.get("Content-Range")
-        length = request.content_length
-        if header is None:
-            # No range: the body is all that is left (an empty file sends nothing at all).
-            first, last = session.received, None
-            final_total: int | None = session.received + (length or 0)
-        else:
-            first, last, final_total = parse_content_range(header)
-        if session.total is not None and final_total is not None and final_total != session.total:
-            raise bad_request(
-                f"Content-Range total {final_total} differs from the upload's size {session.total}."
-            )
-        if header is not None and first is None:
-            if length:
-                raise bad_request("A status query must have an empty body.")
-            if final_total is not None and session.received == final_total:
+        if status_query:
+            if session.received == final_total:
                 return _complete(ctx, session)
             return _incomplete(session)
-        assert first is not None
-        if last is not None and length is not None and length != last - first + 1:
-            raise bad_request("Content-Range does not match the length of the body.")
-        if first > session.received:
+        start = session.received if first is None else first
+        if start > session.received:
             # A gap: say where the session stands; the client resends from there.
             return _incomplete(session)
+        if header is None:
+            final_total = session.received + (length or 0)
+            if session.total is not None and final_total != session.total:
+                raise bad_request("The body does not complete the upload's declared size.")
         is_final = final_total is not None and (last is None or last + 1 == final_total)
         complete = ctx.sessions.receive(
             session,
-            first,
+            start,
             iter_body(request.environ, length),
             final_total=final_total if is_final else None,
         )

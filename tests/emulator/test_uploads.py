@@ -373,3 +373,39 @@ def test_resumable_upload_through_errors_and_cuts(emulator, drive):
     assert stats["cut_request"] + stats["cut_response"] > 0
     assert response["md5Checksum"] == md5(data) and response["size"] == str(len(data))
     assert drive.files().get_media(fileId=response["id"]).execute() == data
+
+
+def test_status_query_is_answered_while_a_chunk_hangs(emulator):
+    data = os.urandom(2 * UNIT)
+    url = start_session(emulator, total=len(data))
+    status, _, _ = raw(
+        emulator,
+        "PUT",
+        url,
+        body=data[:UNIT],
+        headers={"Content-Range": f"bytes 0-{UNIT - 1}/{len(data)}"},
+    )
+    assert status == 308
+    target = urlsplit(url)
+    hung = socket.create_connection((target.hostname, target.port), timeout=30)
+    try:
+        head = (
+            f"PUT {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\n"
+            f"Authorization: Bearer {emulator.token}\r\nContent-Length: {UNIT}\r\n"
+            f"Content-Range: bytes {UNIT}-{2 * UNIT - 1}/{len(data)}\r\n\r\n"
+        )
+        hung.sendall(head.encode() + data[UNIT : UNIT + 1000])  # then silence
+        status, headers, _ = raw(
+            emulator, "PUT", url, headers={"Content-Range": f"bytes */{len(data)}"}
+        )
+        assert status == 308 and headers["range"] == f"bytes=0-{UNIT - 1}"
+    finally:
+        hung.close()
+    status, _, body = raw(
+        emulator,
+        "PUT",
+        url,
+        body=data[UNIT:],
+        headers={"Content-Range": f"bytes {UNIT}-{2 * UNIT - 1}/{len(data)}"},
+    )
+    assert status == 200 and json.loads(body)["md5Checksum"] == md5(data)

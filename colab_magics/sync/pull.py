@@ -1,0 +1,191 @@
+"""``pull``: bring a Drive tree (or one file) to local disk, fetching only what differs.
+
+A local file with Drive's size and md5 is kept (md5s come from the local cache where the file
+is unchanged); everything else is downloaded in parallel by the client, which writes
+``<name>.part``, checks the md5 and only then renames it to the final name. A pull killed half
+way leaves only verified files under final names, and the next run skips them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from typing import Any
+
+from colab_magics.drive import DriveClient, DriveFile
+from colab_magics.drive.paths import join
+from colab_magics.sync import feedback as fb
+from colab_magics.sync.errors import SyncError, fatal_message
+from colab_magics.sync.local import LocalFile, Md5Cache, ensure_space, restat
+from colab_magics.sync.pool import run_each
+from colab_magics.sync.remote import drive_parts, list_tree, lookup
+from colab_magics.sync.report import SyncReport
+
+
+@dataclasses.dataclass
+class Download:
+    rel: str
+    file: DriveFile
+    dest: str
+
+
+def pull(
+    drive_path: str | os.PathLike[str],
+    local: str | os.PathLike[str],
+    *,
+    client: DriveClient,
+    jobs: int = 8,
+    progress: Any = None,
+    extract: bool = False,
+    keep_archive: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> SyncReport:
+    """Download the Drive folder or file ``drive_path`` to ``local``.
+
+    A folder's contents land in the folder ``local``; a file lands at ``local`` (or inside it
+    when ``local`` is a folder or ends with ``/``). With ``extract``, ``drive_path`` is a .zip,
+    .tar, .tar.gz or .tgz that is fetched to local disk and extracted into ``local`` (see
+    :func:`colab_magics.sync.archive.extract`); ``keep_archive`` keeps the fetched archive.
+    """
+    if extract:
+        from colab_magics.sync.unpack import pull_extract
+
+        return pull_extract(
+            drive_path,
+            local,
+            client=client,
+            progress=progress,
+            keep_archive=keep_archive,
+            cache_dir=cache_dir,
+        )
+    parts = drive_parts(client, drive_path)
+    target = os.fspath(local)
+    report = SyncReport()
+    feedback = fb.Feedback(progress)
+    action = f"Pull of drive:{join(parts)} to {target!r}"
+    with fb.run(report, feedback, client, action=action, where=target):
+        feedback.phase("listing")
+        root = require(client, parts)
+        if root.is_folder:
+            if os.path.exists(target) and not os.path.isdir(target):
+                raise SyncError(
+                    f"drive:{join(parts)} is a folder but {target!r} is a local file; pull to "
+                    "a folder path instead."
+                )
+            remote = list_tree(client, root)
+            report.duplicates = remote.duplicates
+            report.errors.update(remote.unsafe)
+            os.makedirs(target, exist_ok=True)
+            blocked = _make_folders(target, sorted(remote.folders), report)
+            top = target
+            items = [
+                Download(rel, f, os.path.join(target, rel))
+                for rel, f in remote.files.items()
+                if not any(rel.startswith(b + "/") for b in blocked)
+            ]
+        else:
+            if target.endswith(os.sep) or os.path.isdir(target):
+                target = os.path.join(target, root.name)
+            top = os.path.dirname(os.path.abspath(target))
+            items = [Download(os.path.basename(target), root, target)]
+        cache = Md5Cache(top, cache_dir)
+        try:
+            fetch(sorted(items, key=lambda d: d.rel), client, cache, jobs, report, feedback, action)
+        finally:
+            cache.save()
+            report.hashed = cache.hashed
+    return report
+
+
+def _make_folders(target: str, folders: list[str], report: SyncReport) -> list[str]:
+    """Create the local folders; one that cannot be made (a file has its name) is an error
+    for it and everything below it, which is returned."""
+    blocked: list[str] = []
+    for rel in folders:
+        if any(rel.startswith(b + "/") for b in blocked):
+            continue
+        try:
+            os.makedirs(os.path.join(target, rel), exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            report.errors[rel] = f"a local file is in the way of the folder {rel!r}"
+            blocked.append(rel)
+    return blocked
+
+
+def require(client: DriveClient, parts: tuple[str, ...]) -> DriveFile:
+    found = lookup(client, parts)
+    if found is None:
+        raise SyncError(
+            f"drive:{join(parts)} does not exist on Drive. Paths are relative to My Drive "
+            "(or start with the mount, /content/drive/MyDrive/...); check the spelling, and "
+            "that this account can see it."
+        )
+    return found
+
+
+def same_as_drive(cache: Md5Cache, rel: str, dest: str, file: DriveFile) -> bool:
+    """Is the local file at ``dest`` already ``file`` (size, then md5)?"""
+    try:
+        st = os.stat(dest)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if not os.path.isfile(dest) or st.st_size != file.size:
+        return False
+    return cache.md5(rel, LocalFile(dest, st.st_size, st.st_mtime_ns)) == file.md5
+
+
+def fetch(
+    items: list[Download],
+    client: DriveClient,
+    cache: Md5Cache,
+    jobs: int,
+    report: SyncReport,
+    feedback: fb.Feedback,
+    action: str,
+) -> None:
+    """Download what differs of ``items`` (size+md5 against the local copy)."""
+    missing = sum(d.file.size or 0 for d in items if not _same_size(d))
+    ensure_space(items[0].dest if items else ".", missing, action, "nothing was downloaded")
+    feedback.phase("downloading")
+    progress = feedback.transfer
+    progress.set_files(len(items))
+    lock = threading.Lock()
+
+    def one(d: Download) -> bool:
+        if same_as_drive(cache, d.rel, d.dest, d.file):
+            progress.file_done(d.rel)
+            return False
+        client.download(d.file, d.dest, progress=progress)
+        now = restat(LocalFile(d.dest, 0, 0))
+        if now is not None and d.file.md5:
+            cache.put(d.rel, now, d.file.md5)
+        return True
+
+    sizes = {d.rel: d.file.size or 0 for d in items}
+
+    def done(key: str, downloaded: bool) -> None:
+        with lock:
+            if downloaded:
+                report.downloaded += 1
+                report.bytes += sizes[key]
+            else:
+                report.skipped += 1
+
+    def failed(key: str, exc: BaseException) -> None:
+        report.errors[key] = str(exc)
+        feedback.file_error(key, exc)
+
+    def fatal(exc: BaseException) -> bool:
+        return fatal_message(exc, action=action, where="", client=client) is not None
+
+    run_each(
+        ((d.rel, d) for d in items), one, jobs=jobs, on_result=done, on_error=failed, fatal=fatal
+    )
+
+
+def _same_size(d: Download) -> bool:
+    try:
+        return os.path.getsize(d.dest) == d.file.size
+    except OSError:
+        return False

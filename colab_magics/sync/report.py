@@ -1,0 +1,63 @@
+"""``SyncReport``: what one push, pull or extraction did (or, with ``dry_run``, would do)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class SyncReport:
+    """Counts, bytes and per-file errors of one run.
+
+    ``uploaded``/``downloaded`` count files moved (``replaced`` of the uploads were new content
+    for an existing Drive file), ``skipped`` those already identical (size and md5), ``deleted``
+    Drive files removed by ``delete=True``, ``extracted`` archive entries written. ``hashed``
+    counts local files whose md5 had to be computed (the rest came from the cache).
+    ``duplicates`` maps a path that names several Drive files to their ids, the one used
+    first. ``plan`` lists ``(action, path, bytes)`` for a dry run.
+    """
+
+    uploaded: int = 0
+    replaced: int = 0
+    downloaded: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    extracted: int = 0
+    folders_created: int = 0
+    bytes: int = 0
+    hashed: int = 0
+    seconds: float = 0.0
+    api_calls: int = 0
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    duplicates: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    plan: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        """One line for a notebook or a log."""
+        verb = "would" if self.dry_run else "did"
+        parts = [
+            f"{name} {value}"
+            for name, value in (
+                ("uploaded", self.uploaded),
+                ("replaced", self.replaced),
+                ("downloaded", self.downloaded),
+                ("extracted", self.extracted),
+                ("deleted", self.deleted),
+                ("skipped", self.skipped),
+            )
+            if value
+        ]
+        text = f"{verb}: {', '.join(parts) or 'nothing'}; {self.bytes:,} bytes"
+        if not self.dry_run:
+            text += f" in {self.seconds:.1f} s, {self.api_calls} API calls"
+        if self.duplicates:
+            text += f"; {len(self.duplicates)} duplicate name(s) on Drive"
+        if self.errors:
+            first = next(iter(self.errors.items()))
+            text += f"; {len(self.errors)} failed (first: {first[0]}: {first[1]})"
+        return text
