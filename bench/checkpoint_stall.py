@@ -29,7 +29,7 @@ from colab_magics.drive import connect
 def make_state(gib: float) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     """A model plus Adam state of about ``gib`` GiB (parameters are a third of it)."""
     floats = int(gib * (1 << 30) / 4 / 3)
-    width = 4096
+    width = 1024  # 4 MiB layers, so the state lands close to the size asked for
     model = torch.nn.Sequential(
         *[torch.nn.Linear(width, width, bias=False) for _ in range(max(1, floats // width**2))]
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from colab_magics.units import format_seconds
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
@@ -59,19 +61,3 @@ def parse_cadence(text: str) -> Cadence:
     if seconds <= 0:
         raise ValueError("--every needs a duration above zero")
     return Cadence(seconds=seconds)
-
-
-def format_seconds(seconds: float) -> str:
-    """A short human form: ``45s``, ``12m``, ``3h05m``."""
-    seconds = max(0.0, seconds)
-    if seconds < 1:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return (
-            f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
-            if seconds % 60 >= 1
-            else f"{seconds // 60:.0f}m"
-        )
-    return f"{seconds // 3600:.0f}h{(seconds % 3600) // 60:02.0f}m"

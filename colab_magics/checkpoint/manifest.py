@@ -9,6 +9,7 @@ import sys
 import time
 
 from colab_magics.checkpoint.formats import BlobInfo
+from colab_magics.units import format_seconds
 
 MANIFEST_FORMAT = 1
 
@@ -96,8 +97,6 @@ def blobs_with_ids(blobs: list[BlobInfo], ids: dict[str, str]) -> tuple[Manifest
 
 
 def describe_age(created: float, now: float | None = None) -> str:
-    from colab_magics.checkpoint.durations import format_seconds
-
     return format_seconds((now if now is not None else time.time()) - created) + " ago"
 
 

@@ -13,11 +13,12 @@ from typing import Any, Protocol
 
 from colab_magics.checkpoint import rng, state
 from colab_magics.checkpoint.deadline import Deadline
-from colab_magics.checkpoint.durations import Cadence, format_seconds
+from colab_magics.checkpoint.durations import Cadence
 from colab_magics.checkpoint.formats import BlobInfo, write_snapshot
 from colab_magics.checkpoint.manifest import Manifest, describe_age
 from colab_magics.checkpoint.persister import Persister, Snapshot
 from colab_magics.progress import DONE, FAILED, Progress
+from colab_magics.units import format_seconds
 
 
 class CheckpointUsageError(ValueError):

@@ -93,7 +93,8 @@ def walk(
 class TreeIndex:
     """``path -> Entry`` for one Drive tree; :meth:`refresh` applies ``changes.list``.
 
-    Where names repeat, the path maps to the file that resolution would pick (oldest first).
+    Where names repeat, the path maps to the file that resolution would pick (a folder first,
+    then the oldest).
     """
 
     def __init__(self, transport: Transport, root_id: str, *, workers: int = 8) -> None:
@@ -150,7 +151,7 @@ class TreeIndex:
             for f in by_parent.get(folder_id, []):
                 named.setdefault(f.name, []).append(f)
             for name, same in named.items():
-                f = pick(same, want_folder=False)
+                f = pick(same)
                 path = posixpath.join(prefix, name) if prefix else name
                 out[path] = Entry(f.id, path, f.size, f.md5, f.modified_time, f.is_folder)
                 if f.is_folder:

@@ -74,11 +74,11 @@ def query_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def pick(candidates: Sequence[DriveFile], *, want_folder: bool = False) -> DriveFile:
-    """The documented rule: folders first when a folder is wanted, then oldest, then smallest id."""
-    pool = [f for f in candidates if f.is_folder] if want_folder else list(candidates)
-    pool = pool or list(candidates)
-    return min(pool, key=lambda f: (f.created_time, f.id))
+def pick(candidates: Sequence[DriveFile]) -> DriveFile:
+    """The documented rule for a name several files share: a folder before a file (what lies
+    under the folder must stay reachable, and every client must mean the same thing by a
+    path), then the oldest ``createdTime``, then the smallest id."""
+    return min(candidates, key=lambda f: (not f.is_folder, f.created_time, f.id))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,7 +215,7 @@ class Resolver:
         candidates = self._list(parent_id, name)
         if not candidates:
             return None
-        chosen = pick(candidates, want_folder=want_folder)
+        chosen = pick(candidates)
         if len(candidates) > 1:
             path = join(parts)
             ids = sorted(f.id for f in candidates)

@@ -1,8 +1,8 @@
 """The Drive side: one listing of a tree, with Drive's duplicate names resolved once.
 
 Drive lets a folder hold several files (and folders) of one name. Every path here means what
-the client's path resolution means (``colab_magics.drive.paths.pick``: folders first for a
-folder, then the oldest): files under a duplicate folder that resolution would not pick are
+the client's path resolution means (``colab_magics.drive.paths.pick``: a folder first, then
+the oldest): files under a duplicate folder that resolution would not pick are
 left out, and each path with more than one candidate is recorded in ``duplicates``.
 """
 
@@ -58,7 +58,7 @@ def lookup(client: DriveClient, parts: tuple[str, ...]) -> DriveFile | None:
         return found.file
     named = listing.find_named(client.transport, parent.id, parts[-1])
     folders = [f for f in named if f.is_folder]
-    return pick(folders, want_folder=True) if folders else found.file
+    return pick(folders) if folders else found.file
 
 
 def list_tree(client: DriveClient, root: DriveFile | None) -> RemoteTree:
@@ -85,7 +85,7 @@ def list_tree(client: DriveClient, root: DriveFile | None) -> RemoteTree:
         folders = [f for f in here if f.is_folder]
         files = [f for f in here if not f.is_folder]
         if folders:
-            folder = pick(folders, want_folder=True)
+            folder = pick(folders)
             tree.folders[path] = folder
             chosen_folder[path] = folder.id
             _note_duplicates(tree, path, folder, folders)

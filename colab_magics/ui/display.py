@@ -6,8 +6,8 @@ import threading
 import time
 from typing import Any
 
-from colab_magics.checkpoint.durations import format_seconds
 from colab_magics.progress import FAILED, RUNNING, Progress
+from colab_magics.units import format_bytes, format_seconds
 
 MIN_INTERVAL = 0.1
 
@@ -20,16 +20,6 @@ def in_notebook() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def format_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def fraction(fields: dict[str, Any]) -> float | None:

@@ -8,16 +8,8 @@ import torch
 
 from colab_magics.checkpoint.api import checkpointed
 from colab_magics.checkpoint.drive_store import DriveCheckpointStore
-from colab_magics.drive import connect
 
 FOLDER = "colab_magics/checkpoints/run1"
-
-
-@pytest.fixture
-def client(emulator):
-    c = connect(url=emulator.url, token=emulator.token)
-    yield c
-    c.close()
 
 
 def _model():
@@ -52,7 +44,6 @@ def _fresh_namespace():
 
 
 def test_resume_matches_an_uninterrupted_run(client, tmp_path, monkeypatch):
-    monkeypatch.setenv("COLAB_MAGICS_STAGING", str(tmp_path / "staging"))
     torch.manual_seed(123)
     straight = _fresh_namespace()
     _train(straight, DriveCheckpointStore(client, "other/straight", run="run1"), tmp_path, 9)
@@ -72,21 +63,26 @@ def test_resume_matches_an_uninterrupted_run(client, tmp_path, monkeypatch):
         assert torch.equal(second["model"].state_dict()[key], value)
 
 
-def test_retention_keeps_the_newest_k(client, tmp_path, monkeypatch):
-    monkeypatch.setenv("COLAB_MAGICS_STAGING", str(tmp_path / "staging"))
+def test_retention_keeps_the_newest_k(client, tmp_path):
     ns = _fresh_namespace()
-    _train(ns, DriveCheckpointStore(client, FOLDER, run="run1"), tmp_path, 10, every="1", keep=2)
+    store = DriveCheckpointStore(client, FOLDER, run="run1")
+    with checkpointed("run1", save=["model"], namespace=ns, every="1h", keep=2,
+                      store=store) as ckpt:  # fmt: skip
+        for _ in ckpt.range(5):
+            ckpt.wait()  # each checkpoint confirmed before the next: five in all
+            ckpt.save()
     names = sorted(f.name for f in client.listdir(FOLDER))
     manifests = [n for n in names if n.startswith("manifest-")]
     blob_folders = [n for n in names if n.startswith("step-")]
-    assert len(manifests) == 2 and manifests[-1].startswith("manifest-000000010-")
+    assert [m[:18] for m in manifests] == ["manifest-000000004", "manifest-000000005"]
     assert sorted(m[9:-5] for m in manifests) == sorted(b[5:] for b in blob_folders)
 
 
 def test_a_corrupt_checkpoint_is_skipped_for_the_previous_one(client, tmp_path, monkeypatch):
-    monkeypatch.setenv("COLAB_MAGICS_STAGING", str(tmp_path / "staging"))
     ns = _fresh_namespace()
-    _train(ns, DriveCheckpointStore(client, FOLDER, run="run1"), tmp_path, 4, every="2")
+    # Two runs, so two confirmed checkpoints (steps 2 and 4) whatever the upload timing.
+    _train(ns, DriveCheckpointStore(client, FOLDER, run="run1"), tmp_path, 2, every="100")
+    _train(ns, DriveCheckpointStore(client, FOLDER, run="run1"), tmp_path, 4, every="100")
     newest = max(f.name for f in client.listdir(FOLDER) if f.name.startswith("step-"))
     torch_blob = client.stat(f"{FOLDER}/{newest}/torch.pt")
     client.upload(b"not the bytes you saved", file_id=torch_blob.id)
@@ -100,7 +96,6 @@ def test_a_corrupt_checkpoint_is_skipped_for_the_previous_one(client, tmp_path, 
 
 
 def test_no_checkpoint_means_step_zero(client, tmp_path, monkeypatch):
-    monkeypatch.setenv("COLAB_MAGICS_STAGING", str(tmp_path / "staging"))
     ns = {"w": np.zeros(3)}
     with checkpointed(
         "run1", save=["w"], namespace=ns, store=DriveCheckpointStore(client, FOLDER, run="run1")

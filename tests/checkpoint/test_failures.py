@@ -12,18 +12,9 @@ import torch
 from colab_magics.checkpoint.api import checkpointed
 from colab_magics.checkpoint.deadline import runtime_age
 from colab_magics.checkpoint.drive_store import DriveCheckpointStore
-from colab_magics.drive import connect
 from colab_magics.progress import DONE, Progress
 
 FOLDER = "colab_magics/checkpoints/r"
-
-
-@pytest.fixture
-def client(emulator, tmp_path, monkeypatch):
-    monkeypatch.setenv("COLAB_MAGICS_STAGING", str(tmp_path / "staging"))
-    c = connect(url=emulator.url, token=emulator.token)
-    yield c
-    c.close()
 
 
 def _namespace():

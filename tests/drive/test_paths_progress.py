@@ -57,14 +57,16 @@ def f(id_, name, t, folder=False, parents=("p",)):
     )  # fmt: skip
 
 
-def test_pick_is_oldest_then_smallest_id_and_prefers_folders_when_asked():
+def test_pick_is_a_folder_first_then_oldest_then_smallest_id():
     a = f("b2", "x", "2026-01-01T00:00:00.000Z")
     b = f("a1", "x", "2026-01-01T00:00:00.000Z")
     c = f("c0", "x", "2025-01-01T00:00:00.000Z")
     d = f("d0", "x", "2027-01-01T00:00:00.000Z", folder=True)
     assert pick([a, b]) is b
     assert pick([a, b, c]) is c
-    assert pick([a, b, c, d], want_folder=True) is d
+    assert pick([a, b, c, d]) is d  # a folder wins over older files of its name
+    e = f("e0", "x", "2024-01-01T00:00:00.000Z", folder=True)
+    assert pick([a, d, e]) is e
 
 
 class Tree:
