@@ -20,8 +20,10 @@ def unload(ipython) -> None:
     """Remove what :func:`load` registered."""
     if not getattr(ipython, _LOADED_ATTR, False):
         return
+    from colab_magics.background import stop_watches
     from colab_magics.magics import ALL_MAGICS
 
+    stop_watches(flush=True)
     registry = ipython.magics_manager.magics
     for magics in ALL_MAGICS:
         for kind, names in magics.magics.items():

@@ -11,12 +11,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from colab_magics import ui
+from colab_magics import background, sync, ui
 from colab_magics.checkpoint.api import checkpointed, parse_names
 from colab_magics.checkpoint.session import CheckpointUsageError
-from colab_magics.connection import use_client
+from colab_magics.connection import current_client, use_client
 from colab_magics.drive import DriveError, connect
 from colab_magics.progress import Progress
+from colab_magics.sync import purge
+from colab_magics.units import format_bytes, format_seconds
 
 
 def _parse(magic, line: str):
@@ -161,4 +163,132 @@ class DriveMagics(Magics):
         print(client.description)
 
 
-ALL_MAGICS = (CheckpointMagics, DriveMagics)
+_PUSH_ONLY = ("delete", "watch", "shard", "dry_run")
+
+
+@magics_class
+class SyncMagics(Magics):
+    @magic_arguments()
+    @argument("action", choices=("push", "pull", "stop"), help="push, pull, or stop watches")
+    @argument("paths", nargs="*", help="push LOCAL DRIVE_PATH | pull DRIVE_PATH LOCAL")
+    @argument("--delete", action="store_true", help="push: remove on Drive what is gone locally")
+    @argument("--watch", action="store_true", help="push: keep pushing changes until stop")
+    @argument("--shard", type=int, default=None, help="push: at most N files per Drive folder")
+    @argument("--jobs", type=int, default=8, help="transfers in parallel (default 8)")
+    @argument("--dry-run", action="store_true", help="push: print the plan, change nothing")
+    @argument("--extract", action="store_true", help="pull: extract a .zip/.tar(.gz) locally")
+    @line_magic
+    def drive_sync(self, line: str) -> None:
+        """Push a local tree to Drive or pull one from it: parallel, resumable, md5-verified.
+
+        Nothing Drive already has (same size and md5) is sent again; a re-run after a kill
+        continues where it stopped.
+        """
+        args = _parse(self.drive_sync, line)
+        if args.action == "stop":
+            _print_stopped(background.stop_watches())
+            return
+        wrong = [f"--{o.replace('_', '-')}" for o in _PUSH_ONLY if args.action == "pull" and
+                 getattr(args, o)] + (["--extract"] if args.action == "push" and args.extract
+                                      else [])  # fmt: skip
+        if wrong:
+            raise UsageError(f"{' '.join(wrong)} does not go with {args.action}")
+        if len(args.paths) != 2:
+            shape = "LOCAL DRIVE_PATH" if args.action == "push" else "DRIVE_PATH LOCAL"
+            raise UsageError(f"%drive_sync {args.action} takes two paths: {shape}")
+        if args.jobs < 1 or (args.shard is not None and args.shard < 1):
+            raise UsageError("--jobs and --shard need a number of at least 1")
+        source, dest = args.paths
+        client = current_client()
+        progress = Progress(f"drive_sync {args.action} {source} → {dest}")
+        if args.watch:
+            try:
+                background.start_watch(source, dest, client=client, progress=progress)
+            except (ValueError, DriveError) as exc:
+                raise UsageError(str(exc)) from None
+            ui.show(progress)
+            print(f"Pushing {source} to drive:{dest} as it changes; %drive_sync stop to end.")
+            return
+        display = ui.show(progress)
+        try:
+            if args.action == "push":
+                report = sync.push(source, dest, client=client, delete=args.delete,
+                                   jobs=args.jobs, dry_run=args.dry_run, shard=args.shard,
+                                   progress=progress)  # fmt: skip
+            else:
+                report = sync.pull(source, dest, client=client, jobs=args.jobs,
+                                   extract=args.extract, progress=progress)  # fmt: skip
+        except (sync.SyncError, sync.SyncAborted, DriveError) as exc:
+            raise UsageError(str(exc)) from None
+        finally:
+            display.close()
+        for plan_line in report.plan_lines() if report.dry_run else []:
+            print(plan_line)
+        print(report.summary())
+
+    @magic_arguments()
+    @argument("--empty-trash", action="store_true", help="delete the trash for good, then show")
+    @line_magic
+    def drive_quota(self, line: str) -> None:
+        """Drive's storage: limit, used, and how much of it is in the trash."""
+        args = _parse(self.drive_quota, line)
+        client = current_client()
+        try:
+            if args.empty_trash:
+                before = client.quota()
+                client.empty_trash()
+                print(f"Emptied the trash: {format_bytes(before.usage_in_trash)} freed.")
+            print(purge.quota_summary(client.quota()))
+        except DriveError as exc:
+            raise UsageError(str(exc)) from None
+
+    @magic_arguments()
+    @argument("path", help="the Drive folder or file to delete")
+    @argument("--yes", action="store_true", help="do not ask before deleting")
+    @argument("--trash", action="store_true", help="move it to the trash instead (recoverable)")
+    @line_magic
+    def drive_purge(self, line: str) -> None:
+        """Delete a Drive tree permanently, in batches, with progress (a re-run continues).
+
+        Unlike deleting in Drive's page, the space comes back at once: nothing goes to the trash.
+        """
+        args = _parse(self.drive_purge, line)
+        client = current_client()
+        try:
+            plan = purge.plan_purge(args.path, client=client)
+        except DriveError as exc:
+            raise UsageError(str(exc)) from None
+        how = "move to the trash" if args.trash else "delete permanently"
+        if not args.yes:
+            answer = input(f"{how.capitalize()} {plan.describe()}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing deleted.")
+                return
+        progress = Progress(f"drive_purge {args.path}")
+        display = ui.show(progress)
+        try:
+            report = purge.purge(plan, client=client, trash=args.trash, progress=progress)
+        except DriveError as exc:
+            raise UsageError(f"{exc} Run it again to continue.") from None
+        finally:
+            display.close()
+        if report.trashed:
+            print(f"Moved drive:{args.path} to the trash ({format_bytes(report.bytes)} still "
+                  "counted until the trash is emptied: %drive_quota --empty-trash).")  # fmt: skip
+        else:
+            print(f"Deleted {report.deleted_files} files and {report.deleted_folders} folders "
+                  f"permanently: {format_bytes(report.bytes)} freed "
+                  f"in {format_seconds(report.seconds)}.")  # fmt: skip
+
+
+def _print_stopped(outcome: dict) -> None:
+    if not outcome:
+        print("No %drive_sync push --watch is running.")
+    for (local, drive_path), result in outcome.items():
+        if isinstance(result, Exception):
+            print(f"{local} → drive:{drive_path}: {result}")
+        else:
+            print(f"{local} → drive:{drive_path}: stopped; {result.summary()}")
+
+
+ALL_MAGICS = (CheckpointMagics, DriveMagics, SyncMagics)
