@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlencode
 
-from werkzeug.test import Client
-
-FOLDER = "application/vnd.google-apps.folder"
-_FILE_FIELDS = "id,name,mimeType,parents,md5Checksum,trashed,createdTime"
+from colab_magics.emulator.mount_rest import DriveRest
+from colab_magics.emulator.schema import FOLDER_MIME
 
 
 @dataclasses.dataclass
@@ -39,7 +35,7 @@ class _Remote:
 
     @property
     def is_folder(self) -> bool:
-        return self.mime == FOLDER
+        return self.mime == FOLDER_MIME
 
 
 @dataclasses.dataclass
@@ -50,106 +46,6 @@ class _Synced:
     md5: str | None
     stat: tuple[int, int] | None  # (mtime_ns, size) of the local file; None for a folder
     pulled: bool = False  # came down from Drive (so it goes when the listing stops showing it)
-
-
-class DriveRestError(RuntimeError):
-    """A Drive call made by the simulator failed."""
-
-
-class _DriveRest:
-    """The few Drive v3 REST calls the simulator needs, made in process through WSGI."""
-
-    def __init__(self, app: Callable, token: str) -> None:
-        self._client = Client(app)
-        self._auth = {"Authorization": f"Bearer {token}"}
-
-    def _call(self, method: str, path: str, params: dict | None = None, **kw) -> bytes:
-        url = path + ("?" + urlencode(params) if params else "")
-        headers = {**self._auth, **kw.pop("headers", {})}
-        response = self._client.open(url, method=method, headers=headers, **kw)
-        try:
-            data = response.get_data()
-        finally:
-            response.close()
-        if response.status_code >= 300:
-            raise DriveRestError(f"{method} {path}: {response.status_code} {data[:200]!r}")
-        return data
-
-    def _json(self, method: str, path: str, params: dict | None = None, **kw) -> dict:
-        data = self._call(method, path, params, **kw)
-        return json.loads(data) if data else {}
-
-    def root_id(self) -> str:
-        return self._json("GET", "/drive/v3/files/root", {"fields": "id"})["id"]
-
-    def start_page_token(self) -> str:
-        return self._json("GET", "/drive/v3/changes/startPageToken")["startPageToken"]
-
-    def list_all(self) -> Iterator[dict]:
-        fields = f"nextPageToken,files({_FILE_FIELDS})"
-        params = {"q": "trashed = false", "pageSize": "1000", "fields": fields}
-        while True:
-            page = self._json("GET", "/drive/v3/files", params)
-            yield from page.get("files", [])
-            if not page.get("nextPageToken"):
-                return
-            params["pageToken"] = page["nextPageToken"]
-
-    def changes(self, token: str) -> tuple[list[dict], str]:
-        """Changes since ``token`` and the token to ask from next time."""
-        params = {
-            "pageToken": token,
-            "pageSize": "1000",
-            "includeRemoved": "true",
-            "fields": "nextPageToken,newStartPageToken,"
-            f"changes(fileId,removed,file({_FILE_FIELDS}))",
-        }
-        out: list[dict] = []
-        while True:
-            page = self._json("GET", "/drive/v3/changes", params)
-            out += page.get("changes", [])
-            if page.get("newStartPageToken"):
-                return out, page["newStartPageToken"]
-            if not page.get("nextPageToken"):
-                return out, token
-            params["pageToken"] = page["nextPageToken"]
-
-    def download(self, file_id: str) -> bytes:
-        return self._call("GET", f"/drive/v3/files/{file_id}", {"alt": "media"})
-
-    def _metadata(self, method: str, path: str, body: dict) -> dict:
-        params = {"fields": _FILE_FIELDS}
-        data, ctype = json.dumps(body), "application/json"
-        return self._json(method, path, params, data=data, content_type=ctype)
-
-    def create_folder(self, name: str, parent: str) -> dict:
-        body = {"name": name, "mimeType": FOLDER, "parents": [parent]}
-        return self._metadata("POST", "/drive/v3/files", body)
-
-    def upload(self, data: bytes, *, name: str, parent: str, file_id: str | None) -> dict:
-        """Create a file (``file_id`` None) or replace its content, in one multipart request."""
-        metadata = {"name": name} if file_id else {"name": name, "parents": [parent]}
-        boundary = "mount_" + secrets.token_hex(8)
-        body = b"".join(
-            [
-                f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
-                json.dumps(metadata).encode(),
-                f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n".encode(),
-                data,
-                f"\r\n--{boundary}--\r\n".encode(),
-            ]
-        )
-        path = "/upload/drive/v3/files" + (f"/{file_id}" if file_id else "")
-        return self._json(
-            "PATCH" if file_id else "POST",
-            path,
-            {"uploadType": "multipart", "fields": _FILE_FIELDS},
-            data=body,
-            content_type=f"multipart/related; boundary={boundary}",
-        )
-
-    def trash(self, file_id: str) -> None:
-        self._metadata("PATCH", f"/drive/v3/files/{file_id}", {"trashed": True})
 
 
 class MountSimulator:
@@ -174,7 +70,7 @@ class MountSimulator:
         self.lag = lag
         self.list_cap = list_cap
         self.poll_interval = poll_interval
-        self._drive = _DriveRest(app, token)
+        self._drive = DriveRest(app, token)
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -9,15 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from colab_magics.emulator.errors import DriveError
-from colab_magics.emulator.query import (
+from colab_magics.emulator.query import compile_order_by, compile_query
+from colab_magics.emulator.query_syntax import (
     And,
     Compare,
     Has,
     Membership,
     Not,
     Or,
-    compile_order_by,
-    compile_query,
     parse_query,
 )
 from colab_magics.emulator.schema import FOLDER_MIME, SCHEMA
