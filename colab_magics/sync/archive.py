@@ -12,12 +12,13 @@ zip, mtime for tar, which extraction sets).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from colab_magics.drive import NO_PROGRESS, Callback
@@ -206,6 +207,19 @@ def _zip_crc(path: str) -> int:
     return crc
 
 
+@contextlib.contextmanager
+def _clash(entry: str) -> Iterator[None]:
+    """A file where the archive needs a folder, or the other way round: name the entry."""
+    try:
+        yield
+    except (FileExistsError, IsADirectoryError, NotADirectoryError) as exc:
+        raise ArchiveError(
+            f"Archive entry {entry!r} clashes with a file or folder of the same name (earlier "
+            f"in the archive, or already in the target): {exc.strerror}: {exc.filename!r}. "
+            "Extract into an empty folder, or fix the archive."
+        ) from exc
+
+
 def _has_size(path: str, size: int) -> bool:
     try:
         return os.path.getsize(path) == size
@@ -240,19 +254,26 @@ def _extract_zip(path: str, w: _Writer) -> None:
         for info, dest, kind in plan:
             if dest is None:
                 continue
-            if kind == "dir":
-                w.folder(dest)
-            elif kind == "symlink":
-                w.symlink(dest, zf.read(info).decode("utf-8"))
-            else:
-                w.file(
-                    dest,
-                    info.file_size,
-                    lambda i=info: zf.open(i),
-                    None,
-                    info.external_attr >> 16,
-                    lambda d, i=info: os.path.getsize(d) == i.file_size and _zip_crc(d) == i.CRC,
-                )
+            with _clash(info.filename):
+                _place_zip(zf, w, info, dest, kind)
+
+
+def _place_zip(
+    zf: zipfile.ZipFile, w: _Writer, info: zipfile.ZipInfo, dest: str, kind: str
+) -> None:
+    if kind == "dir":
+        w.folder(dest)
+    elif kind == "symlink":
+        w.symlink(dest, zf.read(info).decode("utf-8"))
+    else:
+        w.file(
+            dest,
+            info.file_size,
+            lambda i=info: zf.open(i),
+            None,
+            info.external_attr >> 16,
+            lambda d, i=info: os.path.getsize(d) == i.file_size and _zip_crc(d) == i.CRC,
+        )
 
 
 def _extract_tar(path: str, w: _Writer) -> None:
@@ -262,25 +283,30 @@ def _extract_tar(path: str, w: _Writer) -> None:
             dest = w.target(member.name)
             if dest is None:
                 continue
-            if member.isdir():
-                w.folder(dest)
-            elif member.issym():
-                w.check_link(member.name, dest, member.linkname, "symlink")
-                w.symlink(dest, member.linkname)
-            elif member.islnk():
-                w.check_link(member.name, dest, member.linkname, "hardlink")
-                source = w.target(member.linkname)
-                w.hardlink(dest, source or w.root)
-            elif member.isreg():
-                w.file(
-                    dest,
-                    member.size,
-                    lambda m=member: tf.extractfile(m),
-                    member.mtime,
-                    member.mode,
-                    lambda d, m=member: (
-                        os.path.getsize(d) == m.size and int(os.path.getmtime(d)) == int(m.mtime)
-                    ),
-                )
-            else:
-                raise _refuse(member.name, "it is a device, FIFO or other special file")
+            with _clash(member.name):
+                _place_tar(tf, w, member, dest)
+
+
+def _place_tar(tf: tarfile.TarFile, w: _Writer, member: tarfile.TarInfo, dest: str) -> None:
+    if member.isdir():
+        w.folder(dest)
+    elif member.issym():
+        w.check_link(member.name, dest, member.linkname, "symlink")
+        w.symlink(dest, member.linkname)
+    elif member.islnk():
+        w.check_link(member.name, dest, member.linkname, "hardlink")
+        source = w.target(member.linkname)
+        w.hardlink(dest, source or w.root)
+    elif member.isreg():
+        w.file(
+            dest,
+            member.size,
+            lambda m=member: tf.extractfile(m),
+            member.mtime,
+            member.mode,
+            lambda d, m=member: (
+                os.path.getsize(d) == m.size and int(os.path.getmtime(d)) == int(m.mtime)
+            ),
+        )
+    else:
+        raise _refuse(member.name, "it is a device, FIFO or other special file")

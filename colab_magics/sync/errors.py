@@ -43,6 +43,15 @@ def is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, DriveTransientError) and exc.status is None
 
 
+def is_fatal(exc: BaseException) -> bool:
+    """Whether ``exc`` means no further file of the run can succeed (stop, don't go on)."""
+    return (
+        isinstance(exc, (DriveQuotaError, DriveAuthError))
+        or is_unreachable(exc)
+        or (is_disk_full(exc))
+    )
+
+
 def fatal_message(exc: BaseException, *, action: str, where: str, client: Any = None) -> str | None:
     """The paragraph to show when ``exc`` means no further file can succeed, else ``None``.
 

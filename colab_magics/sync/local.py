@@ -41,6 +41,8 @@ class LocalTree:
     root: str
     files: dict[str, LocalFile]
     dirs: set[str]
+    errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Folders that could not be read (permission denied...): path -> why."""
 
 
 def scan(root: str | os.PathLike[str]) -> LocalTree:
@@ -51,6 +53,7 @@ def scan(root: str | os.PathLike[str]) -> LocalTree:
         raise SyncError(f"Local path {top!r} does not exist; check the spelling and the cwd.")
     files: dict[str, LocalFile] = {}
     dirs: set[str] = set()
+    errors: dict[str, str] = {}
     if not os.path.isdir(top):
         st = os.stat(top)
         name = os.path.basename(top)
@@ -60,16 +63,24 @@ def scan(root: str | os.PathLike[str]) -> LocalTree:
     stack = [("", top)]
     while stack:
         prefix, folder = stack.pop()
-        with os.scandir(folder) as it:
+        try:
+            it = os.scandir(folder)
+        except OSError as exc:  # one unreadable folder must not stop the rest
+            errors[prefix.rstrip("/") or "."] = f"cannot read this folder: {exc.strerror}"
+            continue
+        with it:
             for entry in it:
                 rel = f"{prefix}{entry.name}"
                 if entry.is_dir(follow_symlinks=False):
                     dirs.add(rel)
                     stack.append((rel + "/", entry.path))
                 elif entry.is_file():
-                    st = entry.stat()
+                    try:
+                        st = entry.stat()
+                    except FileNotFoundError:  # removed since the listing (a temp file)
+                        continue
                     files[rel] = LocalFile(entry.path, st.st_size, st.st_mtime_ns)
-    return LocalTree(top, files, dirs)
+    return LocalTree(top, files, dirs, errors)
 
 
 def file_md5(path: str) -> str:

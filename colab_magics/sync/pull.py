@@ -16,7 +16,7 @@ from typing import Any
 from colab_magics.drive import DriveClient, DriveFile
 from colab_magics.drive.paths import join
 from colab_magics.sync import feedback as fb
-from colab_magics.sync.errors import SyncError, fatal_message
+from colab_magics.sync.errors import SyncError, is_fatal
 from colab_magics.sync.local import LocalFile, Md5Cache, ensure_space, restat
 from colab_magics.sync.pool import run_each
 from colab_magics.sync.remote import drive_parts, list_tree, lookup
@@ -176,11 +176,8 @@ def fetch(
         report.errors[key] = str(exc)
         feedback.file_error(key, exc)
 
-    def fatal(exc: BaseException) -> bool:
-        return fatal_message(exc, action=action, where="", client=client) is not None
-
     run_each(
-        ((d.rel, d) for d in items), one, jobs=jobs, on_result=done, on_error=failed, fatal=fatal
+        ((d.rel, d) for d in items), one, jobs=jobs, on_result=done, on_error=failed, fatal=is_fatal
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from colab_magics.drive import DriveClient, DriveFile
 from colab_magics.drive.paths import join
 from colab_magics.sync import feedback as fb
-from colab_magics.sync.errors import SyncError, fatal_message
+from colab_magics.sync.errors import SyncError, is_fatal
 from colab_magics.sync.local import LocalFile, LocalTree, Md5Cache, restat, scan
 from colab_magics.sync.pool import run_each
 from colab_magics.sync.remote import (
@@ -140,7 +140,7 @@ def push_tree(
     """Push ``tree`` to the folder ``parts``. ``drive_names`` maps a local relative path to a
     different Drive relative path (sharding, a renamed file); ``keep`` lists Drive paths that
     ``delete`` spares. ``single``: one file, so only its own Drive path is looked up."""
-    report = SyncReport(dry_run=dry_run)
+    report = SyncReport(dry_run=dry_run, errors=dict(tree.errors))
     feedback = fb.Feedback(progress)
     cache = Md5Cache(tree.root, cache_dir)
     with fb.run(report, feedback, client, action=action, where=tree.root):
@@ -177,7 +177,7 @@ def push_tree(
             if dry_run:
                 _describe(plan, report)
                 return report
-            _execute(plan, parts, root, client, cache, jobs, report, feedback, action)
+            _execute(plan, parts, root, client, cache, jobs, report, feedback)
         finally:
             cache.save()
     return report
@@ -221,6 +221,13 @@ def make_plan(
         wanted_files = {u.rel for u in uploads} | keep
         gone = [(p, f) for p, f in remote.files.items() if p not in wanted_files]
         gone += [(p, f) for p, f in remote.folders.items() if p not in wanted_dirs]
+        # What could not be read locally is not gone: never delete its Drive copy.
+        unread = set(tree.errors)
+        gone = [
+            (p, f)
+            for p, f in gone
+            if "." not in unread and not unread.intersection([p, *_ancestors(p)])
+        ]
         doomed = {p for p, f in gone if f.is_folder}
         # A folder's delete takes its contents with it: delete only the topmost.
         plan.deletes = sorted(
@@ -256,7 +263,6 @@ def _execute(
     jobs: int,
     report: SyncReport,
     feedback: fb.Feedback,
-    action: str,
 ) -> None:
     if root is None:
         client.ensure_folder(join(parts))
@@ -289,16 +295,13 @@ def _execute(
         report.errors[key] = str(exc)
         feedback.file_error(key, exc)
 
-    def fatal(exc: BaseException) -> bool:
-        return fatal_message(exc, action=action, where="", client=client) is not None
-
     run_each(
         ((u.rel, u) for u in plan.uploads),
         one,
         jobs=jobs,
         on_result=done,
         on_error=failed,
-        fatal=fatal,
+        fatal=is_fatal,
     )
     if plan.deletes:
         feedback.phase("deleting")
@@ -306,7 +309,7 @@ def _execute(
             client.delete_ids([f.id for _, f in plan.deletes])
             report.deleted += len(plan.deletes)
         except Exception as exc:
-            if fatal(exc):
+            if is_fatal(exc):
                 raise
             report.errors["(delete)"] = str(exc)
             feedback.file_error("(delete)", exc)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from colab_magics.units import format_bytes, format_seconds
+
 
 @dataclasses.dataclass
 class SyncReport:
@@ -37,6 +39,14 @@ class SyncReport:
     def ok(self) -> bool:
         return not self.errors
 
+    def check(self) -> SyncReport:
+        """This report, or :class:`SyncAborted` naming the failures if there were any."""
+        if self.errors:
+            from colab_magics.sync.errors import SyncAborted
+
+            raise SyncAborted(f"{self.summary()}. Run it again to retry the failed files.", self)
+        return self
+
     def summary(self) -> str:
         """One line for a notebook or a log."""
         verb = "would" if self.dry_run else "did"
@@ -52,12 +62,19 @@ class SyncReport:
             )
             if value
         ]
-        text = f"{verb}: {', '.join(parts) or 'nothing'}; {self.bytes:,} bytes"
+        text = f"{verb}: {', '.join(parts) or 'nothing'}; {format_bytes(self.bytes)}"
         if not self.dry_run:
-            text += f" in {self.seconds:.1f} s, {self.api_calls} API calls"
+            text += f" in {format_seconds(self.seconds)}, {self.api_calls} API calls"
         if self.duplicates:
             text += f"; {len(self.duplicates)} duplicate name(s) on Drive"
         if self.errors:
             first = next(iter(self.errors.items()))
             text += f"; {len(self.errors)} failed (first: {first[0]}: {first[1]})"
         return text
+
+    def plan_lines(self) -> list[str]:
+        """A dry run's plan, one ``action  size  path`` line each, in path order."""
+        return [
+            f"{action:<8} {format_bytes(size) if action != 'mkdir' else '':>9}  {path}"
+            for action, path, size in sorted(self.plan, key=lambda p: (p[1], p[0]))
+        ]

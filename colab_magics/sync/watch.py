@@ -43,8 +43,9 @@ class Watcher:
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.local = os.fspath(local)
-        if not os.path.isdir(self.local):
-            raise SyncError(f"watch needs a local folder; {self.local!r} is not one.")
+        if os.path.exists(self.local) and not os.path.isdir(self.local):
+            raise SyncError(f"watch needs a local folder; {self.local!r} is a file.")
+        os.makedirs(self.local, exist_ok=True)  # a folder the training will write into
         self.client = client
         self.parts = drive_parts(client, drive_path)
         self.interval = interval

@@ -10,6 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from colab_magics.sync import ArchiveError, SyncError, extract, pull
 
@@ -202,3 +204,26 @@ def test_disk_full_during_extraction_stops_cleanly_and_resumes(client, tmp_path,
     assert [p for p in out.rglob("*.part")] == []
     report = pull("d.zip", out, client=client, extract=True, cache_dir=cache_dir)
     assert tree(out) == FILES and report.downloaded == 0 and report.skipped > 0
+
+
+SEGMENTS = ["..", ".", "a", "b", "", "/", "c.txt"]
+entry_names = st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=5).map("/".join)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(names=st.lists(entry_names, min_size=1, max_size=4), kind=st.sampled_from(["zip", "tgz"]))
+def test_any_entry_name_lands_inside_or_is_refused(tmp_path_factory, names, kind):
+    base = tmp_path_factory.mktemp("prop")
+    out = base / "box" / "out"
+    archive = base / f"p.{kind}"
+    files = {name: f"entry {i}".encode() for i, name in enumerate(names) if name.strip("/.")}
+    archive.write_bytes(make_zip(files) if kind == "zip" else make_tgz(files))
+    try:
+        extract(archive, out)
+    except ArchiveError as exc:  # refused, or two entries clash: named, never a raw OSError
+        assert any(repr(n) in str(exc) for n in files)
+    written = [p for p in base.rglob("*") if not p.is_dir() and p != archive]
+    assert all(out in p.parents for p in written)
+    assert not [p for p in written if p.name.endswith(".part")]

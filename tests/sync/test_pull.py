@@ -47,7 +47,7 @@ def test_killed_pull_resumes_and_leaves_no_partial_files(client, tmp_path, cache
     with pytest.raises(KeyboardInterrupt):
         pull("many", back, client=client, jobs=4, progress=KillAfter(10), cache_dir=cache_dir)
     present = read_tree(back)[0]
-    assert 10 <= len(present) < len(files)
+    assert 10 <= len(present) <= 10 + 4  # the kill stops queued files; running ones end
     assert all(files[name] == data for name, data in present.items())  # only verified files
 
     before = client.requests
@@ -183,12 +183,15 @@ def test_pull_cut_off_by_the_server_going_away_resumes_when_it_is_back(tmp_path,
 
     back = tmp_path / "back"
     try:
+        # One worker: nothing else can slip through while the server shuts down.
         with pytest.raises(SyncAborted, match="could not be reached"):
-            pull("many", back, client=c, jobs=2, progress=StopServerAfter(), cache_dir=cache_dir)
+            pull("many", back, client=c, jobs=1, progress=StopServerAfter(), cache_dir=cache_dir)
         present = read_tree(back)[0]
-        assert 10 <= len(present) < len(files)
+        assert len(present) == 10
         assert all(files[k] == v for k, v in present.items())
         handle = start_emulator(tmp_path / "drive", port=handle.port, token=handle.token)
+        c.close()
+        c = make_client(handle)  # fresh connections, as after a reconnect
         report = pull("many", back, client=c, jobs=2, cache_dir=cache_dir)
         assert report.ok and report.skipped == len(present)
         assert read_tree(back)[0] == files

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from colab_magics.drive import DriveError
 from colab_magics.progress import Progress
 from colab_magics.sync import SyncAborted, Watcher, push
 from tests.sync.conftest import make_tree
@@ -19,7 +20,12 @@ def wait_for(predicate, timeout: float = 10.0) -> None:
 
 
 def content(client, path):
-    return client.read_bytes(path) if client.exists(path) else None
+    """The file's bytes, or None while it is missing or being replaced (a read racing the
+    watcher's upload may see the old size and ask for a range that no longer exists)."""
+    try:
+        return client.read_bytes(path)
+    except DriveError:
+        return None
 
 
 def test_watch_pushes_new_and_changed_files(client, tmp_path, cache_dir):
@@ -85,3 +91,14 @@ def test_stop_with_flush_raises_when_files_cannot_be_pushed(client, emulator, tm
     emulator.settings.update({"quota_bytes": 1})
     with pytest.raises(SyncAborted, match="1 file\\(s\\) not on Drive.*b.txt"):
         watcher.stop(flush=True)
+
+
+def test_watch_makes_a_missing_folder_and_refuses_a_file(client, tmp_path, cache_dir):
+    from colab_magics.sync import SyncError
+
+    watcher = Watcher(tmp_path / "logs", "w", client=client, interval=60, cache_dir=cache_dir)
+    (tmp_path / "logs" / "epoch1.txt").write_bytes(b"loss 0.5")
+    watcher.stop(flush=True)
+    assert client.read_bytes("w/epoch1.txt") == b"loss 0.5"
+    with pytest.raises(SyncError, match="is a file"):
+        Watcher(tmp_path / "logs" / "epoch1.txt", "w", client=client)
