@@ -36,6 +36,7 @@ from colab_magics.checkpoint.state import (
     is_plain_value,
     is_tensor,
 )
+from colab_magics.sync.local import file_md5
 
 FORMAT_VERSION = 1
 VALUES, TORCH, ARRAYS, OBJECTS = "values.json", "torch.pt", "arrays.npz", "objects.pkl"
@@ -149,14 +150,6 @@ def write_snapshot(entries: list[Entry], rng: dict[str, Any], folder: str) -> li
     return blobs
 
 
-def file_md5(path: str) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_snapshot(folder: str, expected_md5: dict[str, str]) -> tuple[list[Entry], dict[str, Any]]:
     """Entries and RNG state from ``folder``, each blob verified against ``expected_md5`` first.
 
@@ -218,7 +211,6 @@ __all__ = [
     "VALUES",
     "BlobInfo",
     "IntegrityError",
-    "file_md5",
     "read_snapshot",
     "write_snapshot",
 ]
