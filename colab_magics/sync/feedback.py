@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from colab_magics.drive import NO_PROGRESS, Callback, DriveClient, TransferProgress
+from colab_magics.drive.pool import Stopped
 from colab_magics.sync.errors import SyncAborted, fatal_message
-from colab_magics.sync.pool import Stopped
 from colab_magics.sync.report import SyncReport
 
 

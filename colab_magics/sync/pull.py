@@ -15,10 +15,10 @@ from typing import Any
 
 from colab_magics.drive import DriveClient, DriveFile
 from colab_magics.drive.paths import join
+from colab_magics.drive.pool import run_each
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import SyncError, is_fatal
 from colab_magics.sync.local import LocalFile, Md5Cache, ensure_space, restat
-from colab_magics.sync.pool import run_each
 from colab_magics.sync.remote import drive_parts, list_tree, lookup
 from colab_magics.sync.report import SyncReport
 

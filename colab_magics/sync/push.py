@@ -18,10 +18,10 @@ from typing import Any
 
 from colab_magics.drive import DriveClient, DriveFile
 from colab_magics.drive.paths import join
+from colab_magics.drive.pool import run_each
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import SyncError, is_fatal
 from colab_magics.sync.local import LocalFile, LocalTree, Md5Cache, restat, scan
-from colab_magics.sync.pool import run_each
 from colab_magics.sync.remote import (
     RemoteTree,
     add_own_writes,
