@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -19,6 +20,16 @@ def current_client(**connect_options: Any) -> DriveClient:
             _client = connect(**connect_options)
             print(_client.description)
         return _client
+
+
+def mount_root() -> str | None:
+    """Where My Drive is mounted: the current client's, else ``$COLAB_MAGICS_MOUNT`` (None:
+    Colab's own ``/content/drive/MyDrive``)."""
+    with _lock:
+        client = _client
+    if client is not None and client.mount_root:
+        return client.mount_root
+    return os.environ.get("COLAB_MAGICS_MOUNT")
 
 
 def use_client(client: DriveClient | None) -> DriveClient | None:

@@ -13,11 +13,14 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from colab_magics import background, sync, ui
 from colab_magics.checkpoint.api import checkpointed, parse_names
+from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
-from colab_magics.connection import current_client, use_client
+from colab_magics.connection import current_client, mount_root, use_client
 from colab_magics.drive import DriveError, connect
-from colab_magics.progress import Progress
+from colab_magics.progress import FAILED, Progress
 from colab_magics.sync import purge
+from colab_magics.sync.guard import Guard, install, installed
+from colab_magics.sync.mountview import FlushTimeout, MountView, describe
 from colab_magics.units import format_bytes, format_seconds
 
 
@@ -160,6 +163,10 @@ class DriveMagics(Magics):
         previous = use_client(client)
         if previous is not None and previous is not client:
             previous.close()
+        old = installed(self.shell)
+        if old is not None:  # the guard follows the connection's mount
+            new = install_guard(self.shell)
+            new.enabled, new.warn = old.enabled, old.warn
         print(client.description)
 
 
@@ -291,4 +298,97 @@ def _print_stopped(outcome: dict) -> None:
             print(f"{local} → drive:{drive_path}: stopped; {result.summary()}")
 
 
-ALL_MAGICS = (CheckpointMagics, DriveMagics, SyncMagics)
+@magics_class
+class MountMagics(Magics):
+    @magic_arguments()
+    @argument("paths", nargs="*", help="mount paths to look at (default: the whole mount)")
+    @line_magic
+    def drive_status(self, line: str) -> None:
+        """What is not on Drive yet: files written to the mount in this runtime that Drive
+        does not show with the same size and md5, and background pushes still running.
+
+        Colab shows DriveFS's upload queue nowhere; asking Drive is the only truth.
+        """
+        args = _parse(self.drive_status, line)
+        try:
+            pending = MountView(current_client()).pending(args.paths or None)
+        except (ValueError, DriveError) as exc:
+            raise UsageError(str(exc).splitlines()[0]) from None
+        print(describe(pending))
+        for local, drive_path in background.watching():
+            print(f"pushing {local} → drive:{drive_path} as it changes (%drive_sync stop ends it)")
+
+    @magic_arguments()
+    @argument("paths", nargs="*", help="mount paths to wait for (default: everything pending)")
+    @argument("--timeout", default="10m", help="give up after this long (default 10m)")
+    @argument("--push", action="store_true", help="upload them through the API now instead")
+    @line_magic
+    def drive_flush(self, line: str) -> None:
+        """Wait until files written to the mount are on Drive — without unmounting.
+
+        With ``--push`` they are uploaded through the API (md5-verified) instead of waiting
+        for the mount: for when the runtime's end is near.
+        """
+        args = _parse(self.drive_flush, line)
+        try:
+            timeout = parse_duration(args.timeout)
+        except ValueError as exc:
+            raise UsageError(f"--timeout: {exc}") from None
+        progress = Progress("drive_flush")
+        display = ui.show(progress)
+        try:
+            report = MountView(current_client()).flush(
+                args.paths or None, timeout=timeout, push=args.push, progress=progress
+            )
+        except (FlushTimeout, ValueError, DriveError) as exc:
+            progress.update(state=FAILED, error=str(exc).splitlines()[0])
+            raise UsageError(str(exc)) from None
+        finally:
+            display.close()
+        print(report)
+
+    @magic_arguments()
+    @argument("action", choices=("on", "off", "status", "watch", "unwatch"))
+    @argument("path", nargs="?", help="for watch/unwatch: a mount path checked before every cell")
+    @argument("--warn", action="store_true", help="with on: warn instead of stopping the cell")
+    @argument("--depth", type=int, default=0, help="with watch: also check subfolders this deep")
+    @line_magic
+    def drive_guard(self, line: str) -> None:
+        """Check the mount paths a cell names against Drive before the cell's first line runs.
+
+        A missing path or a partial listing (the mount timed out and listed less than Drive
+        holds) stops the cell with what to do; files still pending upload, huge folders and a
+        nearly full Drive are warned about.
+        """
+        args = _parse(self.drive_guard, line)
+        if args.action in ("watch", "unwatch") and not args.path:
+            raise UsageError(f"%drive_guard {args.action} needs a mount path")
+        guard = installed(self.shell) or install_guard(self.shell)
+        try:
+            if args.action == "on":
+                guard.enabled, guard.warn = True, args.warn
+            elif args.action == "off":
+                guard.enabled = False
+            elif args.action == "watch":
+                guard.watch(args.path, depth=args.depth)
+            elif args.action == "unwatch":
+                guard.unwatch(args.path)
+            else:
+                for finding in guard.check_paths([]):
+                    print(finding.message)
+        except (ValueError, DriveError) as exc:
+            raise UsageError(str(exc).splitlines()[0]) from None
+        state = "off" if not guard.enabled else ("on (warn only)" if guard.warn else "on")
+        watched = ", ".join(sorted(guard.watched)) or "nothing"
+        print(f"Drive guard {state}; mount {guard.mount_root}; watching {watched}.")
+
+
+def install_guard(shell) -> Guard:
+    """The guard every loaded shell gets: on, lazy (Drive is asked only once a cell names the
+    mount), for the mount the current connection uses."""
+    guard = Guard(current_client, mount_root=mount_root())
+    install(shell, guard)
+    return guard
+
+
+ALL_MAGICS = (CheckpointMagics, DriveMagics, SyncMagics, MountMagics)

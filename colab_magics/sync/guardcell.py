@@ -1,0 +1,89 @@
+"""Running the guard as the first statement of a cell.
+
+An exception in a ``pre_run_cell`` callback does not stop IPython from running the cell, so the
+check is made part of the cell: an AST transformer (``shell.ast_transformers``, in IPython 7.34
+and 9 alike) inserts ``check_cell(key, paths)`` before the cell's first statement, and a failed
+check raises before the user's code starts. The inserted call looks the guard up in this
+module by ``key``, so nothing is put in the user's namespace. A cell that names no mount path
+is left untouched while nothing is watched.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, Any
+
+from colab_magics.sync.guardpaths import paths_in_tree
+
+if TYPE_CHECKING:
+    from colab_magics.sync.guard import Guard
+
+_GUARDS: dict[int, Guard] = {}
+
+
+def check_cell(key: int, paths: list[str]) -> None:
+    """What a guarded cell runs first (``key`` names the installed guard)."""
+    __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
+    guard = _GUARDS.get(key)
+    if guard is not None:
+        guard.run(paths)
+
+
+class GuardTransformer(ast.NodeTransformer):
+    """Inserts the guard's check at the top of each cell that names a mount path."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+        self.key = id(self)
+        _GUARDS[self.key] = guard
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        # Only the cell's top level: no generic_visit, the cell's own nodes stay as they are.
+        try:
+            guard = self.guard
+            if not guard.enabled:
+                return node
+            paths = paths_in_tree(node, guard.mount_root)
+            if not paths and not guard.watched:
+                return node
+            call = ast.parse(
+                f"__import__({__name__!r}, fromlist=['check_cell'])"
+                f".check_cell({self.key!r}, {paths!r})"
+            ).body[0]
+            # Line 1 for the inserted statement only: fixing the whole cell costs more.
+            node.body.insert(_first_statement(node), ast.fix_missing_locations(call))
+        except Exception:  # IPython unregisters a transformer that raises
+            pass
+        return node
+
+
+def _first_statement(node: ast.Module) -> int:
+    """Where user code starts: after ``from __future__`` imports, which must stay first."""
+    i = 0
+    body = node.body
+    while i < len(body) and isinstance(body[i], ast.ImportFrom) and body[i].module == "__future__":
+        i += 1
+    return i
+
+
+def install(shell: Any, guard: Guard) -> GuardTransformer:
+    """Guard every cell ``shell`` runs with ``guard`` (replacing a guard installed before)."""
+    uninstall(shell)
+    transformer = GuardTransformer(guard)
+    shell.ast_transformers.append(transformer)
+    return transformer
+
+
+def installed(shell: Any) -> Guard | None:
+    """The guard installed on ``shell``, if any."""
+    for t in shell.ast_transformers:
+        if isinstance(t, GuardTransformer):
+            return t.guard
+    return None
+
+
+def uninstall(shell: Any) -> None:
+    """Remove what :func:`install` added to ``shell``."""
+    for t in [t for t in shell.ast_transformers if isinstance(t, GuardTransformer)]:
+        shell.ast_transformers.remove(t)
+        _GUARDS.pop(t.key, None)
