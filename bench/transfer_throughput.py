@@ -79,6 +79,20 @@ def raw_download(url: str, file_id: str, dest: str, chunk: int) -> None:
             out.write(block)
 
 
+def raw_md5_download(url: str, file_id: str, dest: str, chunk: int) -> None:
+    """The raw GET plus the md5 pass any verified download must make: the floor for ours."""
+    import hashlib
+
+    conn = _connection(url)
+    conn.request("GET", f"/drive/v3/files/{file_id}?alt=media", headers=_auth())
+    resp = conn.getresponse()
+    digest = hashlib.md5()
+    with open(dest, "wb") as out:
+        while block := resp.read(READ_BLOCK):
+            digest.update(block)
+            out.write(block)
+
+
 def _service(url: str):
     from colab_magics.drive.service import build_drive_service, token_credentials
 
@@ -133,7 +147,12 @@ def ours_download(url: str, file_id: str, dest: str, chunk: int) -> None:
 
 
 UPLOADS = {"raw": raw_upload, "library": library_upload, "ours": ours_upload}
-DOWNLOADS = {"raw": raw_download, "library": library_download, "ours": ours_download}
+DOWNLOADS = {
+    "raw": raw_download,
+    "raw+md5": raw_md5_download,
+    "library": library_download,
+    "ours": ours_download,
+}
 
 
 def _child(args: argparse.Namespace) -> None:
