@@ -1,73 +1,43 @@
-"""``python -m colab_magics demo``: a round trip through the built-in local Drive emulator."""
+"""``python -m colab_magics demo``: training killed mid-way and resumed, against the emulator."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
-import os
 import sys
-import tempfile
-import time
-
-from googleapiclient.http import MediaIoBaseDownload, MediaIoBaseUpload
-
-from colab_magics.drive.service import authorized_http, build_drive_service, token_credentials
-from colab_magics.emulator import start_emulator
-
-DEMO_BYTES = 8 * 1024 * 1024
-
-
-def run_demo(size: int = DEMO_BYTES) -> int:
-    """Upload ``size`` random bytes to a fresh emulator, download them back, compare md5s."""
-    payload = os.urandom(size)
-    sent_md5 = hashlib.md5(payload).hexdigest()
-    with (
-        tempfile.TemporaryDirectory(prefix="colab_magics-demo-") as root,
-        start_emulator(os.path.join(root, "drive")) as emulator,
-    ):
-        print(f"Local Drive emulator at {emulator.url} (no Google account needed)")
-        http = authorized_http(token_credentials(emulator.token))
-        drive = build_drive_service(emulator.url, http=http)
-        started = time.perf_counter()
-        media = MediaIoBaseUpload(
-            io.BytesIO(payload), "application/octet-stream", chunksize=1 << 20, resumable=True
-        )
-        request = drive.files().create(
-            body={"name": "demo.bin"}, media_body=media, fields="id,size,md5Checksum"
-        )
-        created = None
-        while created is None:
-            _, created = request.next_chunk(num_retries=5)
-        uploaded = time.perf_counter()
-        buffer = io.BytesIO()
-        download = MediaIoBaseDownload(
-            buffer, drive.files().get_media(fileId=created["id"]), chunksize=1 << 20
-        )
-        done = False
-        while not done:
-            _, done = download.next_chunk(num_retries=5)
-        downloaded = time.perf_counter()
-    got_md5 = hashlib.md5(buffer.getvalue()).hexdigest()
-    mib = size / (1 << 20)
-    print(
-        f"uploaded {mib:.0f} MiB in {uploaded - started:.2f} s "
-        f"(Drive md5 {created['md5Checksum']}, ours {sent_md5})"
-    )
-    print(f"downloaded {mib:.0f} MiB in {downloaded - uploaded:.2f} s (md5 {got_md5})")
-    ok = created["md5Checksum"] == sent_md5 == got_md5
-    print("round trip verified" if ok else "MISMATCH: the bytes did not survive the round trip")
-    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
+    from colab_magics.demo.runner import DEFAULT_NOTEBOOK
+
     parser = argparse.ArgumentParser(prog="python -m colab_magics")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="round trip through the built-in local Drive emulator")
+    demo = commands.add_parser(
+        "demo",
+        help="run demo.ipynb in a real kernel, SIGKILL it mid-training, resume in a fresh one",
+    )
+    demo.add_argument("--notebook", default=str(DEFAULT_NOTEBOOK), help="the notebook to run")
+    demo.add_argument(
+        "--out",
+        default="demo.executed.ipynb",
+        help="where the executed notebook (the resumed runtime's outputs) is written",
+    )
+    demo.add_argument(
+        "--kill-at",
+        type=float,
+        default=0.6,
+        help="kill runtime 1 once training has printed this fraction of its steps (0.6)",
+    )
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return run_demo()
-    return 2
+    if not 0 < args.kill_at < 1:
+        parser.error("--kill-at takes a fraction between 0 and 1")
+    try:
+        import jupyter_client  # noqa: F401
+    except ImportError:
+        print("The demo runs real kernels: pip install jupyter_client ipykernel", file=sys.stderr)
+        return 2
+    from colab_magics.demo.runner import run_demo
+
+    return run_demo(args.notebook, args.out, kill_fraction=args.kill_at)
 
 
 if __name__ == "__main__":

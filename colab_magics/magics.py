@@ -6,6 +6,7 @@ No logic lives here that a plain Python user could not reach through ``colab_mag
 from __future__ import annotations
 
 import ast
+import os
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -310,11 +311,13 @@ class MountMagics(Magics):
         Colab shows DriveFS's upload queue nowhere; asking Drive is the only truth.
         """
         args = _parse(self.drive_status, line)
-        try:
-            pending = MountView(current_client()).pending(args.paths or None)
-        except (ValueError, DriveError) as exc:
-            raise UsageError(str(exc).splitlines()[0]) from None
-        print(describe(pending))
+        view = _mount_view(args.paths)
+        if view is not None:
+            try:
+                pending = view.pending(args.paths or None)
+            except (OSError, ValueError, DriveError) as exc:
+                raise UsageError(str(exc).splitlines()[0]) from None
+            print(describe(pending))
         for local, drive_path in background.watching():
             print(f"pushing {local} → drive:{drive_path} as it changes (%drive_sync stop ends it)")
 
@@ -334,13 +337,15 @@ class MountMagics(Magics):
             timeout = parse_duration(args.timeout)
         except ValueError as exc:
             raise UsageError(f"--timeout: {exc}") from None
+        view = _mount_view(args.paths)
+        if view is None:
+            return
         progress = Progress("drive_flush")
         display = ui.show(progress)
         try:
-            report = MountView(current_client()).flush(
-                args.paths or None, timeout=timeout, push=args.push, progress=progress
-            )
-        except (FlushTimeout, ValueError, DriveError) as exc:
+            report = view.flush(args.paths or None, timeout=timeout, push=args.push,
+                                progress=progress)  # fmt: skip
+        except (FlushTimeout, OSError, ValueError, DriveError) as exc:
             progress.update(state=FAILED, error=str(exc).splitlines()[0])
             raise UsageError(str(exc)) from None
         finally:
@@ -381,6 +386,15 @@ class MountMagics(Magics):
         state = "off" if not guard.enabled else ("on (warn only)" if guard.warn else "on")
         watched = ", ".join(sorted(guard.watched)) or "nothing"
         print(f"Drive guard {state}; mount {guard.mount_root}; watching {watched}.")
+
+
+def _mount_view(paths: list[str]) -> MountView | None:
+    """The mount compared with Drive; None (and a line saying so) when nothing is mounted."""
+    view = MountView(current_client())
+    if not paths and not os.path.isdir(view.mount_root):
+        print(f"No Drive mount at {view.mount_root}: nothing written through it to wait for.")
+        return None
+    return view
 
 
 def install_guard(shell) -> Guard:

@@ -5,7 +5,7 @@ check is made part of the cell: an AST transformer (``shell.ast_transformers``, 
 and 9 alike) inserts ``check_cell(key, paths)`` before the cell's first statement, and a failed
 check raises before the user's code starts. The inserted call looks the guard up in this
 module by ``key``, so nothing is put in the user's namespace. A cell that names no mount path
-is left untouched while nothing is watched.
+is left untouched while nothing is watched, and so is a cell of ``%drive_*`` line magics only.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class GuardTransformer(ast.NodeTransformer):
         # Only the cell's top level: no generic_visit, the cell's own nodes stay as they are.
         try:
             guard = self.guard
-            if not guard.enabled:
+            if not guard.enabled or _only_drive_magics(node):
                 return node
             paths = paths_in_tree(node, guard.mount_root)
             if not paths and not guard.watched:
@@ -55,6 +55,21 @@ class GuardTransformer(ast.NodeTransformer):
         except Exception:  # IPython unregisters a transformer that raises
             pass
         return node
+
+
+def _only_drive_magics(node: ast.Module) -> bool:
+    """A cell of ``%drive_*`` line magics only: the guard never stands between the user and
+    ``%drive_guard off`` or the ``%drive_sync pull`` its own message suggests."""
+    return bool(node.body) and all(
+        isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Call)
+        and isinstance(stmt.value.func, ast.Attribute)
+        and stmt.value.func.attr == "run_line_magic"
+        and stmt.value.args
+        and isinstance(stmt.value.args[0], ast.Constant)
+        and str(stmt.value.args[0].value).startswith("drive_")
+        for stmt in node.body
+    )
 
 
 def _first_statement(node: ast.Module) -> int:
