@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.e2e.kernel import Kernel
+from colab_magics.demo.kernel import DemoKernel
 
 STEPS = 60
 EVERY = 5
@@ -64,6 +64,7 @@ for step in ckpt.range(STEPS):STEP
     time.sleep(STEP_SECONDS)
     with open("progress.txt", "a") as f:
         f.write(f"{step}\\n")
+    print(step, flush=True)
 """
 
 REPORT = """
@@ -93,14 +94,18 @@ def _runtime(tmp_path, name):
     return str(cwd)
 
 
+def _stdout(cell) -> str:
+    return "".join(o["text"] for o in cell.outputs if o.get("name") == "stdout")
+
+
 def _finish(emulator, cwd, model, run):
     setup, train, report_cell = _cells(model, run)
-    kernel = Kernel(cwd, _env(emulator, cwd))
+    kernel = DemoKernel(cwd, _env(emulator, cwd))
     try:
-        assert kernel.execute(setup)["error"] is None
-        result = kernel.execute(train)
-        assert result["error"] is None, result
-        report = kernel.execute(report_cell)["stdout"]
+        assert kernel.run(setup).error is None
+        result = kernel.run(train)
+        assert result.error is None, result.error
+        report = _stdout(kernel.run(report_cell))
     finally:
         kernel.close()
     digest = re.search(r"DIGEST (\w+)", report).group(1)
@@ -127,16 +132,22 @@ def test_sigkill_at_random_steps_loses_at_most_one_interval(emulator, tmp_path, 
         setup, train, _ = _cells(model, run)
         kill_after = rng.randint(8, STEPS - 10)
         cwd = _runtime(tmp_path, f"{run}-a")
-        kernel = Kernel(cwd, _env(emulator, cwd))
-        try:
-            assert kernel.execute(setup)["error"] is None
-            kernel.start(train)
-            deadline = time.monotonic() + 60
-            while _last_step(cwd) < kill_after and time.monotonic() < deadline:
-                time.sleep(0.005)
+
+        def past_kill_point(text: str, kill_after: int = kill_after) -> bool:
+            steps = [int(t) for t in text.split() if t.isdigit()]
+            if not steps or steps[-1] < kill_after:
+                return False
             time.sleep(rng.uniform(0, STEP_SECONDS))  # anywhere inside a step or a snapshot
+            return True
+
+        kernel = DemoKernel(cwd, _env(emulator, cwd))
+        try:
+            assert kernel.run(setup).error is None
+            kernel.run(train, timeout=60, on_stream=past_kill_point)
+            assert kernel.killed, f"trial {trial}: the training cell ended before the kill"
         finally:
-            kernel.kill()
+            if not kernel.killed:
+                kernel.close()
         killed_at = _last_step(cwd)
         shutil.rmtree(cwd)  # a new runtime's disk is empty
 

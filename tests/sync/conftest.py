@@ -8,25 +8,9 @@ from pathlib import Path
 import pytest
 
 from colab_magics.drive.client import DriveClient
-from colab_magics.drive.retry import RetryPolicy
-from colab_magics.drive.service import token_credentials
+from tests.drive.conftest import UNIT, make_client
 
-UNIT = 256 * 1024
-FAST_RETRY = RetryPolicy(max_attempts=30, base_delay=0.01, max_delay=0.2)
-
-
-def make_client(handle, **options) -> DriveClient:
-    options = {
-        "rate": None,
-        "policy": FAST_RETRY,
-        "chunk_size": UNIT,
-        "multipart_limit": UNIT,
-        "download_chunk_size": UNIT,
-        "workers": 4,
-        "timeout": 30,
-        **options,
-    }
-    return DriveClient(handle.url, token_credentials(handle.token), **options)
+__all__ = ["UNIT", "make_client"]
 
 
 @pytest.fixture
