@@ -11,11 +11,10 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-READ_BLOCK = 1 << 20
+from colab_magics.emulator.wire import READ_BLOCK
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,17 +93,6 @@ class BlobStore:
     def remove(self, name: str | None) -> None:
         if name:
             (self.dir / name).unlink(missing_ok=True)
-
-    def read_range(self, name: str, start: int, length: int) -> Iterator[bytes]:
-        """Stream ``length`` bytes of blob ``name`` from ``start``, a block at a time."""
-        with open(self.dir / name, "rb") as f:
-            f.seek(start)
-            while length > 0:
-                data = f.read(min(READ_BLOCK, length))
-                if not data:
-                    return
-                length -= len(data)
-                yield data
 
 
 def hash_file(path: Path, upto: int) -> tuple[hashlib._Hash, hashlib._Hash]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from colab_magics.emulator.errors import DriveError, auth_error
 from colab_magics.emulator.settings import EmulatorSettings
+from colab_magics.emulator.wire import READ_BLOCK
 
 CONTROL_PREFIX = "/_emulator/"
 _PROBABILITIES = ("error_rate", "rate_limit_429", "rate_limit_403", "cut_rate")
@@ -35,7 +36,6 @@ _STAT_KEYS = (
     "cut_request",
     "cut_response",
 )
-_READ_BLOCK = 1 << 20
 
 StartResponse = Callable[..., Any]
 
@@ -300,7 +300,7 @@ def _read(environ: dict, n: int) -> bytes:
         return b""
     parts = []
     while n > 0:
-        data = stream.read(min(n, _READ_BLOCK))
+        data = stream.read(min(n, READ_BLOCK))
         if not data:
             break
         parts.append(data)
@@ -316,7 +316,7 @@ def _drain(environ: dict, limit: int | None = None) -> None:
     n = _content_length(environ) if limit is None else limit
     stream = environ.get("wsgi.input")
     while n > 0 and stream is not None:
-        data = stream.read(min(n, _READ_BLOCK))
+        data = stream.read(min(n, READ_BLOCK))
         if not data:
             break
         n -= len(data)
@@ -338,7 +338,7 @@ def _abort(environ: dict) -> None:
         # no leftover body bytes to parse as a next request.
         stream = environ.get("wsgi.input")
         try:
-            while stream is not None and stream.read(_READ_BLOCK):
+            while stream is not None and stream.read(READ_BLOCK):
                 pass
         except (OSError, ValueError):
             pass
