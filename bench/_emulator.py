@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -49,3 +51,15 @@ def make_file(path: str, size: int) -> None:
             n = min(left, len(block))
             out.write(block[:n])
             left -= n
+
+
+def set_emulator(url: str, **settings: float) -> None:
+    """Change a running emulator's settings (latency, fault rates) through its control endpoint."""
+    request = urllib.request.Request(
+        f"{url}_emulator/settings",
+        data=json.dumps(settings).encode(),
+        method="PATCH",
+        headers={"Authorization": f"Bearer {BENCH_TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        response.read()

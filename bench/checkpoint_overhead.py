@@ -3,13 +3,14 @@
 The same number of steps runs both ways, alternated, on the same model; the persist (serialize,
 md5, upload to an emulator process) competes with training for the CPU, as it would on Colab.
 
-    python bench/checkpoint_overhead.py [--seconds 150] [--every 60s] [--params-m 20]
+    python bench/checkpoint_overhead.py [--seconds 150] [--every 60s] [--params-m 20] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -65,26 +66,31 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=150.0)
     parser.add_argument("--every", default="60s")
     parser.add_argument("--params-m", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     model, opt = make_model(args.params_m)
-    probe = 20
+    probe = 50
+    plain(model, opt, 10)  # warm up allocator and kernels before timing the probe
     per_step = plain(model, opt, probe) / probe
     steps = max(probe, int(args.seconds / per_step))
     with emulator_process() as url, tempfile.TemporaryDirectory() as tmp:
         os.environ["COLAB_MAGICS_STAGING"] = os.path.join(tmp, "staging")
         client = connect(url=url, token=BENCH_TOKEN)
-        base = plain(model, opt, steps)
-        ours, confirmed = checkpointed_loop(client, model, opt, steps, args.every, "overhead")
-        base2 = plain(model, opt, steps)
+        bases, ours, confirmed = [], [], 0
+        for i in range(args.repeat):  # alternated, so the machine's drift hits both alike
+            bases.append(plain(model, opt, steps))
+            seconds, confirmed = checkpointed_loop(client, model, opt, steps, args.every, f"o{i}")
+            ours.append(seconds)
         client.close()
-    baseline = min(base, base2)
+    base, mine = statistics.median(bases), statistics.median(ours)
     print(
         f"# {args.params_m}M parameters + Adam, {steps} steps, checkpoint every {args.every}, "
-        f"{confirmed} steps confirmed"
+        f"median of {args.repeat} alternated runs ({confirmed} steps confirmed in the last)"
     )
     print(
-        f"no checkpoints {baseline:7.1f} s (runs: {base:.1f}, {base2:.1f}) | checkpointed "
-        f"{ours:7.1f} s | slowdown {100 * (ours / baseline - 1):+.2f} %"
+        f"no checkpoints {base:7.1f} s ({', '.join(f'{b:.1f}' for b in bases)}) | checkpointed "
+        f"{mine:7.1f} s ({', '.join(f'{o:.1f}' for o in ours)}) | "
+        f"slowdown {100 * (mine / base - 1):+.2f} %"
     )
 
 
