@@ -69,3 +69,14 @@ def drive_tree(client: DriveClient, path: str) -> dict[str, bytes]:
         if not f.is_folder:
             out[rel] = client.read_bytes(f)
     return out
+
+
+class KillAfter:
+    """A progress sink that raises KeyboardInterrupt once ``n`` files are done (a kill)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def update(self, **fields) -> None:
+        if fields.get("files_done", 0) >= self.n:
+            raise KeyboardInterrupt

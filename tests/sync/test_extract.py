@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from colab_magics.sync import ArchiveError, SyncError, extract, pull
+from tests.sync.conftest import KillAfter
 
 FILES = {f"imgs/{i:03}.png": os.urandom(500 + i) for i in range(30)}
 FILES["readme.txt"] = "résumé ✓".encode()
@@ -47,15 +48,6 @@ def tree(root) -> dict[str, bytes]:
             p = os.path.join(folder, n)
             out[os.path.relpath(p, root)] = Path(p).read_bytes()
     return out
-
-
-class KillAfter:
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def update(self, **fields) -> None:
-        if fields.get("files_done", 0) >= self.n:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("name,maker", [("data.zip", make_zip), ("data.tar.gz", make_tgz)])

@@ -7,18 +7,7 @@ import os
 import pytest
 
 from colab_magics.sync import SyncAborted, SyncError, pull, push
-from tests.sync.conftest import TREE, make_client, make_tree, read_tree
-
-
-class KillAfter:
-    """A progress sink that raises KeyboardInterrupt once ``n`` files are done (a kill)."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def update(self, **fields) -> None:
-        if fields.get("files_done", 0) >= self.n:
-            raise KeyboardInterrupt
+from tests.sync.conftest import TREE, KillAfter, make_client, make_tree, read_tree
 
 
 def test_round_trip_keeps_every_file_and_folder(client, tmp_path, cache_dir):

@@ -9,17 +9,7 @@ import pytest
 from colab_magics.drive import connect
 from colab_magics.emulator.records import NewFile
 from colab_magics.sync.purge import plan_purge, purge
-
-
-class _KillAfter:
-    """A progress sink that raises like Ctrl-C once ``n`` files are gone."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def update(self, **fields) -> None:
-        if fields.get("files_done", 0) >= self.n:
-            raise KeyboardInterrupt
+from tests.sync.conftest import KillAfter
 
 
 def test_purge_of_5000_files_killed_half_way_is_finished_by_a_rerun(emulator):
@@ -35,7 +25,7 @@ def test_purge_of_5000_files_killed_half_way_is_finished_by_a_rerun(emulator):
         plan = plan_purge("big", client=client)
         assert len(plan.files) == 5020 and len(plan.folders) == 10 and plan.bytes == 20_000
         with pytest.raises(KeyboardInterrupt):
-            purge(plan, client=client, progress=_KillAfter(2500))
+            purge(plan, client=client, progress=KillAfter(2500))
         left = plan_purge("big", client=client)
         assert 0 < len(left.files) <= 5020 - 2500
 
