@@ -8,13 +8,18 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from colab_magics.checkpoint.deadline import Deadline
 from colab_magics.checkpoint.durations import parse_cadence, parse_duration
+from colab_magics.checkpoint.lease import Lease, LeaseRefused, acquire, lease_seconds
 from colab_magics.checkpoint.session import Checkpoint, CheckpointStore, CheckpointUsageError
 from colab_magics.checkpoint.state import CaptureError, classify
+from colab_magics.drive.paths import parse_path
 from colab_magics.progress import FAILED, Progress
+
+if TYPE_CHECKING:
+    from colab_magics.checkpoint.folder import FolderSync
 
 DEFAULT_FOLDER = "colab_magics/checkpoints"
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -63,12 +68,49 @@ def validate_run_name(name: str) -> str:
     return name
 
 
+def validate_folder(to: str) -> str:
+    """``--to``: a Drive folder below My Drive (not My Drive itself, nothing above it)."""
+    try:
+        parts = parse_path(to)
+    except ValueError as exc:
+        raise CheckpointUsageError(f"--to: {exc}") from None
+    if not parts:
+        raise CheckpointUsageError(f"--to {to!r} is My Drive itself: name a folder for the run")
+    return to
+
+
 def default_staging(name: str) -> str:
     """Local scratch for snapshots of run ``name`` (a runtime's local disk; lost with it)."""
     base = os.environ.get("COLAB_MAGICS_STAGING") or os.path.join(
         tempfile.gettempdir(), "colab_magics-staging"
     )
     return os.path.join(base, name)
+
+
+def hold_run(store: CheckpointStore, name: str, progress: Progress, ttl: float) -> Lease | None:
+    """This runtime's lease on run ``name`` (None for a store not on Drive); a live runtime
+    holding it is a one-line CheckpointUsageError, before anything is restored."""
+    from colab_magics.checkpoint.drive_store import DriveCheckpointStore
+
+    if not isinstance(store, DriveCheckpointStore):
+        return None
+    try:
+        lease = acquire(store.client, store.folder, run=name, progress=progress, ttl=ttl)
+    except LeaseRefused as exc:
+        progress.update(state=FAILED, message=str(exc))
+        raise CheckpointUsageError(str(exc)) from None
+    store.lease = lease
+    return lease
+
+
+def _folder_sync(
+    directory: str, remote: str, store: CheckpointStore, progress: Progress
+) -> FolderSync:
+    from colab_magics.checkpoint.folder import FolderSync
+    from colab_magics.connection import current_client
+
+    client = getattr(store, "client", None) or current_client()
+    return FolderSync(directory, remote, client=client, progress=progress)
 
 
 @contextlib.contextmanager
@@ -94,14 +136,18 @@ def checkpointed(
     On leaving the block a final checkpoint is taken and confirmed; on an exception the queued
     one is confirmed and the exception propagates. ``directory`` (``--dir``) is a local folder
     a trainer writes its own checkpoints into: restored before the block, pushed while it
-    runs, confirmed at the end.
+    runs, confirmed at the end. One runtime at a time holds a run (a lease on Drive): another
+    one running it is refused, and one that stopped is waited out (``lease.py``).
     """
     if namespace is None:
         namespace = sys._getframe(2).f_globals
     validate_run_name(name)
+    if to is not None:
+        validate_folder(to)
     try:
         cadence = parse_cadence(str(every))
         deadline = Deadline(parse_duration(lifetime), parse_duration(margin))
+        ttl = lease_seconds()
     except ValueError as exc:
         raise CheckpointUsageError(str(exc)) from None
     if keep < 1:
@@ -116,40 +162,42 @@ def checkpointed(
 
         store = DriveCheckpointStore.for_current_client(run_folder(name, to), run=name)
     progress = progress or Progress(f"checkpointed {name}")
-    folder_sync = None
-    if directory is not None:
-        from colab_magics.checkpoint.folder import FolderSync
-        from colab_magics.connection import current_client
-
-        folder_sync = FolderSync(
-            directory,
-            f"{run_folder(name, to)}/dir",
-            client=getattr(store, "client", None) or current_client(),
-            progress=progress,
-        )
-        folder_sync.restore()
-    checkpoint = Checkpoint(
-        name,
-        objects,
-        namespace=namespace,
-        store=store,
-        cadence=cadence,
-        keep=keep,
-        deadline=deadline,
-        staging=default_staging(name),
-        progress=progress,
-        fresh=fresh,
-    )
-    if folder_sync is not None:
-        folder_sync.start()
-    error: BaseException | None = None
+    lease = hold_run(store, name, progress, ttl)
     try:
-        yield checkpoint
-    except BaseException as exc:
-        error = exc
-        raise
+        folder_sync = None
+        if directory is not None:
+            folder_sync = _folder_sync(directory, f"{run_folder(name, to)}/dir", store, progress)
+            folder_sync.restore()
+        checkpoint = Checkpoint(
+            name,
+            objects,
+            namespace=namespace,
+            store=store,
+            cadence=cadence,
+            keep=keep,
+            deadline=deadline,
+            staging=default_staging(name),
+            progress=progress,
+            fresh=fresh,
+        )
+        if lease is not None:
+            checkpoint.waited_for_lease = lease.waited
+            lease.on_lost(checkpoint.lost_lease)
+            if folder_sync is not None:
+                lease.on_lost(lambda message: folder_sync.stop_pushing())
+        if folder_sync is not None:
+            folder_sync.start()
+        error: BaseException | None = None
+        try:
+            yield checkpoint
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            folder_confirmed = folder_sync.finish() if folder_sync is not None else True
+            checkpoint.finish(error)
+            if not folder_confirmed:
+                progress.update(state=FAILED)
     finally:
-        folder_confirmed = folder_sync.finish() if folder_sync is not None else True
-        checkpoint.finish(error)
-        if not folder_confirmed:
-            progress.update(state=FAILED)
+        if lease is not None:
+            lease.release()

@@ -8,6 +8,9 @@ Layout in the run's folder (``colab_magics/checkpoints/NAME`` by default)::
 Drive names are not unique, so nothing is found by name alone: a manifest names its blobs by
 file id and md5. Restore takes the newest manifest (by Drive's createdTime) whose blobs all
 verify, and says which ones it skipped and why.
+
+With a lease (``lease.py``) the store writes manifests and prunes only while it holds the
+run: a runtime another one took over never adds to or deletes from the run's checkpoints.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import shutil
 from typing import Any
 
 from colab_magics.checkpoint.formats import BlobInfo, IntegrityError, read_snapshot
+from colab_magics.checkpoint.lease import Lease
 from colab_magics.checkpoint.manifest import (
     Manifest,
     ManifestError,
@@ -61,10 +65,14 @@ def _newest_first(files: list[DriveFile]) -> list[tuple[DriveFile, int, str]]:
 class DriveCheckpointStore:
     """Commits, lists, restores and prunes the checkpoints of one run in one Drive folder."""
 
-    def __init__(self, client: DriveClient, folder: str, *, run: str) -> None:
+    def __init__(
+        self, client: DriveClient, folder: str, *, run: str, lease: Lease | None = None
+    ) -> None:
         self.client = client
         self.folder = folder
         self.run = run
+        self.lease = lease
+        """Set by ``checkpointed()`` once it holds the run: commits and prunes check it."""
         self.location = f"drive:{folder}"
         self._skipped: list[str] = []
 
@@ -79,10 +87,11 @@ class DriveCheckpointStore:
         self, folder: str, blobs: list[BlobInfo], *, step: int, created: float, progress: Progress
     ) -> Manifest:
         """Upload ``blobs`` from local ``folder``, then the manifest; each verified by md5."""
+        if self.lease is not None:
+            self.lease.check()  # a runtime taken over uploads nothing more
         tag = secrets.token_hex(4)
         remote = f"{self.folder}/step-{step:09d}-{tag}"
         transfer = TransferProgress(_UploadFields(progress, progress.get("retries") or 0))
-        transfer.set_size(sum(b.size for b in blobs))
         ids = {}
         for blob in blobs:
             result = self.client.upload(
@@ -99,7 +108,10 @@ class DriveCheckpointStore:
             created=created,
             blobs=blobs_with_ids(blobs, ids),
             versions=library_versions(),
+            holder=self.lease.token if self.lease is not None else "",
         )
+        if self.lease is not None:
+            self.lease.check()
         self.client.upload(
             manifest.to_json(),
             f"{self.folder}/manifest-{step:09d}-{tag}.json",
@@ -127,7 +139,10 @@ class DriveCheckpointStore:
                 shutil.rmtree(local, ignore_errors=True)
                 os.makedirs(local)
                 for blob in manifest.blobs:
-                    remote = self.client.file(blob.file_id)
+                    try:
+                        remote = self.client.file(blob.file_id)
+                    except DriveNotFound:
+                        raise IntegrityError(f"{blob.name} is no longer on Drive") from None
                     if remote.md5 != blob.md5 or remote.size != blob.size:
                         raise IntegrityError(
                             f"{blob.name} on Drive has md5 {remote.md5}, "
@@ -152,7 +167,10 @@ class DriveCheckpointStore:
 
         A manifest goes before its blobs, so a half-done prune never leaves a manifest whose
         blobs are gone. Runs only after a commit is confirmed: the newest is always kept.
+        Skipped while the lease is not confirmed: the next commit prunes instead.
         """
+        if self.lease is not None and not self.lease.valid():
+            return
         children = self._children()
         manifests = _newest_first(children)
         if not manifests:

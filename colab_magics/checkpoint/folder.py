@@ -8,6 +8,7 @@ is pushed and verified, so the folder's final state is confirmed on Drive.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from colab_magics.drive import DriveClient
@@ -49,6 +50,8 @@ class FolderSync:
         self.progress = progress
         self.interval = interval
         self._watcher: Watcher | None = None
+        self._lock = threading.Lock()
+        self._fenced = False
 
     def restore(self) -> int:
         """Bring the folder back from Drive (if it was ever pushed); returns files restored."""
@@ -64,24 +67,37 @@ class FolderSync:
         return report.downloaded
 
     def start(self) -> None:
-        self._watcher = Watcher(
-            self.local,
-            self.remote,
-            client=self.client,
-            interval=self.interval,
-            progress=_WatchFields(self.progress),
-        ).start()
+        with self._lock:
+            if self._fenced:
+                return
+            self._watcher = Watcher(
+                self.local,
+                self.remote,
+                client=self.client,
+                interval=self.interval,
+                progress=_WatchFields(self.progress),
+            ).start()
+
+    def stop_pushing(self) -> None:
+        """Another runtime took the run over: push nothing more (its files win on Drive)."""
+        with self._lock:
+            self._fenced = True
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop(flush=False)
 
     def finish(self) -> bool:
         """Push what is left and verify it; False (with the error shown) if it did not all go."""
-        if self._watcher is None:
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+            if self._fenced:
+                return False
+        if watcher is None:
             return True
         try:
-            self._watcher.stop(flush=True)
+            watcher.stop(flush=True)
         except SyncAborted as exc:
             self.progress.update(error=f"--dir: {exc}")
             return False
-        finally:
-            self._watcher = None
         self.progress.update(dir_pending=0)
         return True

@@ -179,7 +179,12 @@ def read_snapshot(folder: str, expected_md5: dict[str, str]) -> tuple[list[Entry
             if name == TORCH:
                 import torch
 
-                loaded[name] = torch.load(path, map_location="cpu", weights_only=True)
+                try:
+                    loaded[name] = torch.load(path, map_location="cpu", weights_only=True)
+                except pickle.UnpicklingError:  # weights_only refused what is not tensors
+                    raise IntegrityError(
+                        f"{TORCH} holds more than tensors: weights_only=True refused it"
+                    ) from None
             elif name == ARRAYS:
                 import numpy as np
 

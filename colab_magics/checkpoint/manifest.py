@@ -39,6 +39,8 @@ class Manifest:
     """Unix time the snapshot was taken."""
     blobs: tuple[ManifestBlob, ...]
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    holder: str = ""
+    """The lease token of the runtime that wrote it ("" in manifests from before leases)."""
 
     def to_json(self) -> bytes:
         document = {
@@ -50,6 +52,8 @@ class Manifest:
             "versions": self.versions,
             "blobs": [dataclasses.asdict(b) for b in self.blobs],
         }
+        if self.holder:
+            document["holder"] = self.holder
         return json.dumps(document, indent=1, sort_keys=True).encode()
 
     @classmethod
@@ -68,6 +72,7 @@ class Manifest:
                 created=float(document["created"]),
                 blobs=blobs,
                 versions=dict(document.get("versions", {})),
+                holder=str(document.get("holder", "")),
             )
         except ManifestError:
             raise

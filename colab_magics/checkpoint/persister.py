@@ -8,6 +8,7 @@ snapshot due while one is still in flight replaces the queued one instead of pil
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -122,6 +123,7 @@ class Persister(Generic[Staged, Result]):
         return finished
 
     def _run(self) -> None:
+        _yield_cpu_to_training()
         while True:
             with self._lock:
                 while self._queued is None and not self._closed:
@@ -155,3 +157,15 @@ class Persister(Generic[Staged, Result]):
             snapshot.entries, snapshot.rng = [], {}
             self._free.append(snapshot)
             self._lock.notify_all()
+
+
+def _yield_cpu_to_training() -> None:
+    """Lower this thread's priority, so persisting takes the CPU that training leaves idle.
+
+    On Linux a thread has its own nice value (set through its thread id), inherited by the
+    threads it starts, such as an upload's reader. Elsewhere this does nothing.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass

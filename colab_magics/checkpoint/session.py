@@ -15,6 +15,7 @@ from colab_magics.checkpoint import rng, state
 from colab_magics.checkpoint.deadline import Deadline
 from colab_magics.checkpoint.durations import Cadence
 from colab_magics.checkpoint.formats import BlobInfo, write_snapshot
+from colab_magics.checkpoint.lease import LeaseLost, Waited
 from colab_magics.checkpoint.manifest import Manifest, describe_age
 from colab_magics.checkpoint.persister import Persister, Snapshot
 from colab_magics.progress import DONE, FAILED, Progress
@@ -95,7 +96,11 @@ class Checkpoint:
         self._kinds = {name: state.classify(name, obj) for name, obj in objects.items()}
         self.step = 0
         self.restored_from: RestoredFrom | None = None
+        self.waited_for_lease: Waited | None = None
+        """Set when taking the run's lease waited for a runtime that had stopped."""
         self.stopped_for_deadline = False
+        self._fenced: str | None = None
+        self._start_note: str | None = None
         self._range_started = False
         self._in_range = False
         self._mid_step = False
@@ -167,7 +172,8 @@ class Checkpoint:
             reason, self._interrupted = self._interrupted, None
             self._snapshot()
             self._finish_persisting(f"{reason}: saving step {self.step} before stopping")
-            raise KeyboardInterrupt(f"{reason} at step {self.step}; checkpoint saved")
+            saved = "not checkpointed: " + self._fenced if self._fenced else "checkpoint saved"
+            raise KeyboardInterrupt(f"{reason} at step {self.step}; {saved}")
         if self._save_requested or self.cadence.due(steps_since=steps_since, seconds_since=since):
             self._save_requested = False
             self._snapshot()
@@ -182,8 +188,15 @@ class Checkpoint:
                 "Re-run this cell in a fresh runtime to continue from here."
             )
 
+    def lost_lease(self, message: str) -> None:
+        """Another runtime took the run over: train on, but checkpoint no more."""
+        self._fenced = message
+        self.progress.update(error=message)
+
     def _snapshot(self) -> None:
         """Copy state now (the only stall training feels) and queue it for persisting."""
+        if self._fenced:
+            return
         if self._last_snapshot_step == self.step and not self._persister.last_error:
             return
         objects = self._objects()
@@ -213,12 +226,16 @@ class Checkpoint:
         return manifest
 
     def _confirmed(self, manifest: Manifest) -> None:
-        self.progress.update(
-            confirmed_step=manifest.step, confirmed_time=manifest.created, error=None
-        )
+        fields = {"confirmed_step": manifest.step, "confirmed_time": manifest.created}
+        if self._start_note is not None and self.progress.get("message") == self._start_note:
+            fields["message"] = None  # the confirmed step now says where a rerun would resume
+        self.progress.update(**fields, error=self._fenced)
 
     def _failed(self, exc: BaseException) -> None:
-        self.progress.update(error=f"checkpoint failed, will retry at the next one: {exc}")
+        if isinstance(exc, LeaseLost):
+            self.lost_lease(str(exc))
+        elif not self._fenced:  # a commit that was under way when the run was taken over
+            self.progress.update(error=f"checkpoint failed, will retry at the next one: {exc}")
 
     def _finish_persisting(self, why: str) -> None:
         self.progress.update(message=f"{why}; waiting for Drive to confirm")
@@ -229,7 +246,7 @@ class Checkpoint:
         if restored is None:
             skipped = self.store.skipped_without_restore()
             note = f" (skipped: {'; '.join(skipped)})" if skipped else ""
-            self.progress.update(message=f"No confirmed checkpoint: starting at step 0{note}")
+            self._say_at_start(f"No confirmed checkpoint: starting at step 0{note}", skipped)
             return
         for entry in restored.entries:
             if entry.name in self._kinds:
@@ -242,10 +259,15 @@ class Checkpoint:
         )
         skipped = f"; skipped {'; '.join(restored.skipped)}" if restored.skipped else ""
         self.progress.update(
-            message=f"Resumed from {self.restored_from}{skipped}",
-            confirmed_step=restored.manifest.step,
-            confirmed_time=restored.manifest.created,
+            confirmed_step=restored.manifest.step, confirmed_time=restored.manifest.created
         )
+        self._say_at_start(f"Resumed from {self.restored_from}{skipped}", restored.skipped)
+
+    def _say_at_start(self, message: str, skipped: list[str]) -> None:
+        """Where the run starts from; shown until a new checkpoint is confirmed, unless it
+        names checkpoints that were skipped (those stay in view)."""
+        self._start_note = None if skipped else message
+        self.progress.update(message=message)
 
     def finish(self, exc: BaseException | None) -> None:
         """End of the cell: a final checkpoint (when the state is at a step boundary), then wait."""
@@ -257,7 +279,9 @@ class Checkpoint:
         self._persister.close()
         error = self._persister.last_error
         confirmed = self.progress.get("confirmed_step")
-        if error is not None:
+        if self._fenced:
+            self.progress.update(state=FAILED, error=self._fenced)
+        elif error is not None:
             self.progress.update(
                 state=FAILED,
                 error=f"the last checkpoint failed ({error}); the newest confirmed one is "

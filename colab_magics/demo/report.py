@@ -10,6 +10,7 @@ RESUMED = re.compile(r"^Resumed from step (\d+) \(([^)]*)\)", re.M)
 FRESH = re.compile(r"^No confirmed checkpoint: starting at step 0", re.M)
 FINISHED = re.compile(r"^trained to step (\d+)/(\d+)", re.M)
 DIGEST = re.compile(r"^final weights sha256 ([0-9a-f]{64})$", re.M)
+LEASE_WAIT = re.compile(r"^lease: (?:waited ([\d.]+) s for runtime (.+)|no wait)$", re.M)
 
 
 def last_step(text: str) -> tuple[int, int] | None:
@@ -28,6 +29,7 @@ class Runtime:
     killed_at: int | None = None
     wiped: bool = False
     seconds: float = 0.0
+    pid: int | None = None
 
     @property
     def resumed(self) -> tuple[int, str] | None:
@@ -47,6 +49,15 @@ class Runtime:
     def digest(self) -> str | None:
         found = DIGEST.search(self.text)
         return found.group(1) if found else None
+
+    @property
+    def lease_wait(self) -> tuple[float, str] | None:
+        """(seconds, holder) the training cell waited for another runtime's lease; (0, "")
+        when it waited for none; None when the runtime did not say."""
+        found = LEASE_WAIT.search(self.text)
+        if found is None:
+            return None
+        return (float(found.group(1)), found.group(2)) if found.group(1) else (0.0, "")
 
 
 @dataclasses.dataclass
@@ -105,8 +116,30 @@ def claims(killed: Runtime, resumed: Runtime, reference: Runtime, total: int) ->
     return out
 
 
-def render(found: list[Claim], runtimes: list[Runtime], seconds: float, notebook: str) -> str:
+def lease_note(killed: Runtime, resumed: Runtime, ttl: float) -> str:
+    """What taking the run's lease cost runtime 2: the wait for the killed runtime's lease."""
+    wait = resumed.lease_wait
+    setting = f"lease TTL {ttl:g} s in the demo, 30 s by default"
+    if wait is None:
+        return "runtime 2 did not report on the run's lease"
+    seconds, holder = wait
+    if not holder:
+        return f"runtime 2 did not wait: runtime 1's lease on the run had lapsed ({setting})"
+    whose = (
+        "runtime 1's lease" if holder.endswith(f" pid {killed.pid}") else f"the lease of {holder}"
+    )
+    return f"runtime 2 waited {seconds:.1f} s for {whose} on the run to lapse ({setting})"
+
+
+def render(
+    found: list[Claim],
+    runtimes: list[Runtime],
+    seconds: float,
+    notebook: str,
+    notes: list[str] | tuple[str, ...] = (),
+) -> str:
     lines = [f"  [{'ok' if c.ok else 'FAILED'}] {c.text}" for c in found]
+    lines += [f"  {note}" for note in notes]
     parts = ", ".join(f"{r.label} {r.seconds:.1f} s" for r in runtimes)
     lines.append(f"  time taken: {seconds:.1f} s ({parts})")
     lines.append(f"  executed notebook (runtime 2, with outputs): {notebook}")

@@ -105,3 +105,18 @@ def test_no_checkpoint_means_step_zero(client, tmp_path, monkeypatch):
             ns["w"] += step
     manifests = [f for f in client.listdir(FOLDER) if f.name.startswith("manifest-")]
     assert len(manifests) == 1  # the final checkpoint at the end of the block
+
+
+def test_the_panel_counts_each_blob_once_and_drops_the_start_note_once_confirmed(client):
+    ns = {"w": np.zeros(1000), "b": np.ones(10)}
+    store = DriveCheckpointStore(client, FOLDER, run="run1")
+    with checkpointed("run1", save=["w", "b"], namespace=ns, store=store) as ckpt:
+        assert ckpt.progress.get("message") == "No confirmed checkpoint: starting at step 0"
+        for _ in ckpt.range(2):
+            pass
+    fields = ckpt.progress.snapshot()
+    newest = max(f.name for f in client.listdir(FOLDER) if f.name.startswith("step-"))
+    blob_bytes = sum(f.size for f in client.listdir(f"{FOLDER}/{newest}"))
+    assert fields["bytes_total"] == fields["bytes_done"] == blob_bytes
+    assert fields["confirmed_step"] == 2
+    assert not fields.get("message")

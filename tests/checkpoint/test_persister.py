@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 import numpy as np
+import pytest
 
 from colab_magics.checkpoint.deadline import Deadline
 from colab_magics.checkpoint.persister import Persister
@@ -96,6 +99,28 @@ def test_a_failing_copy_returns_its_buffers():
     persister.take(_fill(1), step=1)
     assert persister.wait(5)
     persister.close(5)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_persisting_runs_at_a_lower_priority_than_training():
+    seen = {}
+
+    def stage(snapshot):
+        seen["stage"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        # A thread started while persisting (an upload's reader) inherits the priority.
+        reader = threading.Thread(
+            target=lambda: seen.update(reader=os.getpriority(os.PRIO_PROCESS, 0))
+        )
+        reader.start()
+        reader.join()
+        return snapshot.step
+
+    persister = Persister(stage, lambda staged: staged)
+    persister.take(_fill(np.zeros(2)), step=1)
+    assert persister.close(timeout=10)
+    training = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen["stage"] > training
+    assert seen["reader"] == seen["stage"]
 
 
 def test_deadline_counts_the_margin_and_one_persist():

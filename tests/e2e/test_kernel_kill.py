@@ -3,8 +3,9 @@
 Each trial: kernel A trains in a checkpointed cell and is SIGKILLed at a random step; its
 working directory (the runtime's local disk, staging included) is deleted; kernel B, in a new
 empty directory, runs the same cells and finishes. Final weights must equal an uninterrupted
-run's bit for bit, B must have resumed from a checkpoint Drive confirmed, and the work redone
-must be at most one interval (plus the steps that ran while that checkpoint was uploading).
+run's bit for bit, B must have resumed from a checkpoint Drive confirmed (after A's lease on
+the run lapsed), and the work redone must be at most one interval (plus the steps that ran
+while that checkpoint was uploading).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 import pytest
 
 from colab_magics.demo.kernel import DemoKernel
+from tests.e2e.runtimes import new_runtime, runtime_env, stream
 
 STEPS = 60
 EVERY = 5
@@ -80,32 +82,14 @@ def _cells(model: dict, run: str) -> tuple[str, str, str]:
     return model["setup"], train, REPORT.replace("EXPR", model["digest"])
 
 
-def _env(emulator, cwd):
-    return {
-        "COLAB_MAGICS_DRIVE_URL": emulator.url,
-        "COLAB_MAGICS_DRIVE_TOKEN": emulator.token,
-        "COLAB_MAGICS_STAGING": os.path.join(cwd, "staging"),
-    }
-
-
-def _runtime(tmp_path, name):
-    cwd = tmp_path / name
-    cwd.mkdir()
-    return str(cwd)
-
-
-def _stdout(cell) -> str:
-    return "".join(o["text"] for o in cell.outputs if o.get("name") == "stdout")
-
-
 def _finish(emulator, cwd, model, run):
     setup, train, report_cell = _cells(model, run)
-    kernel = DemoKernel(cwd, _env(emulator, cwd))
+    kernel = DemoKernel(cwd, runtime_env(emulator, cwd))
     try:
         assert kernel.run(setup).error is None
         result = kernel.run(train)
         assert result.error is None, result.error
-        report = _stdout(kernel.run(report_cell))
+        report = stream(kernel.run(report_cell))
     finally:
         kernel.close()
     digest = re.search(r"DIGEST (\w+)", report).group(1)
@@ -125,13 +109,13 @@ def _last_step(cwd):
 @pytest.mark.slow
 @pytest.mark.parametrize(("model", "trials"), [(TORCH, 3), (NUMPY, 2)], ids=["torch", "numpy"])
 def test_sigkill_at_random_steps_loses_at_most_one_interval(emulator, tmp_path, model, trials):
-    expected, _ = _finish(emulator, _runtime(tmp_path, "straight"), model, "straight")
+    expected, _ = _finish(emulator, new_runtime(tmp_path, "straight"), model, "straight")
     rng = random.Random(20261123)
     for trial in range(trials):
         run = f"killed{trial}"
         setup, train, _ = _cells(model, run)
         kill_after = rng.randint(8, STEPS - 10)
-        cwd = _runtime(tmp_path, f"{run}-a")
+        cwd = new_runtime(tmp_path, f"{run}-a")
 
         def past_kill_point(text: str, kill_after: int = kill_after) -> bool:
             steps = [int(t) for t in text.split() if t.isdigit()]
@@ -140,7 +124,7 @@ def test_sigkill_at_random_steps_loses_at_most_one_interval(emulator, tmp_path, 
             time.sleep(rng.uniform(0, STEP_SECONDS))  # anywhere inside a step or a snapshot
             return True
 
-        kernel = DemoKernel(cwd, _env(emulator, cwd))
+        kernel = DemoKernel(cwd, runtime_env(emulator, cwd))
         try:
             assert kernel.run(setup).error is None
             kernel.run(train, timeout=60, on_stream=past_kill_point)
@@ -151,7 +135,7 @@ def test_sigkill_at_random_steps_loses_at_most_one_interval(emulator, tmp_path, 
         killed_at = _last_step(cwd)
         shutil.rmtree(cwd)  # a new runtime's disk is empty
 
-        digest, restored = _finish(emulator, _runtime(tmp_path, f"{run}-b"), model, run)
+        digest, restored = _finish(emulator, new_runtime(tmp_path, f"{run}-b"), model, run)
         assert digest == expected, f"trial {trial}: resumed weights differ from the straight run"
         assert restored is not None and restored % EVERY == 0, (trial, restored)
         redone = killed_at + 1 - restored

@@ -20,6 +20,8 @@ from IPython.core.error import UsageError
         ("run --keep many", "argument --keep: invalid int value"),
         ("run --save not_defined_anywhere", "'not_defined_anywhere', which is not defined"),
         ("run --save gen", "'gen' (generator) cannot be checkpointed"),
+        ("run --to ../up", "--to: '..' is not allowed in a Drive path"),
+        ("run --to drive:", "is My Drive itself"),
         ("run --as 1x", "--as '1x' is not a variable name"),
         ('run --save "unclosed', "No closing quotation"),
     ],

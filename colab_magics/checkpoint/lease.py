@@ -1,0 +1,322 @@
+"""One runtime per run: a lease file on Drive, renewed by a heartbeat, that fences a takeover.
+
+Two notebooks (two Colab tabs) running the same ``%%checkpointed NAME`` would interleave their
+checkpoints. Drive has no compare-and-swap, so each runtime that wants the run puts a file
+``lease-<token>`` in the run's folder, and all of them follow the same rules:
+
+- a lease whose heartbeat (its ``modifiedTime``) is more than the TTL old on Drive's clock is
+  stale: its runtime is gone or cut off, and anyone may delete it, which fences that runtime;
+- the oldest live lease by (``createdTime``, id) holds the run. A newer one waits while an older
+  one could be a dead runtime's, and gives up (deleting its own file) as soon as that one's
+  heartbeat moves: the other runtime is alive;
+- the holder renews its file every TTL/6 and writes a manifest only while its last renewal was
+  sent less than TTL/2 ago; a renewal answered 404 means it was taken over.
+
+A taker waits until a full TTL has passed since the last heartbeat, and the holder stops at
+TTL/2 after it, so the two never write checkpoints at the same time. The TTL is 30 s, or
+``$COLAB_MAGICS_LEASE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import os
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from colab_magics.drive import DriveClient, DriveError, DriveFile, DriveNotFound
+from colab_magics.drive.paths import query_literal
+from colab_magics.progress import Progress
+from colab_magics.units import format_seconds
+
+LEASE_ENV = "COLAB_MAGICS_LEASE_SECONDS"
+DEFAULT_TTL = 30.0
+_NAME = re.compile(r"^lease-[0-9a-f]{16}$")
+
+
+class LeaseRefused(Exception):
+    """A live runtime holds the run: this one must not restore or train it."""
+
+
+class LeaseLost(RuntimeError):
+    """Another runtime took the run over: this one must write no more checkpoints."""
+
+
+class LeaseUnconfirmed(RuntimeError):
+    """The lease was not renewed recently enough to write safely; a later attempt may be."""
+
+
+def lease_seconds() -> float:
+    """The lease's TTL: ``$COLAB_MAGICS_LEASE_SECONDS`` or 30 s."""
+    text = os.environ.get(LEASE_ENV, "").strip()
+    if not text:
+        return DEFAULT_TTL
+    try:
+        ttl = float(text)
+    except ValueError:
+        ttl = math.nan
+    if not (ttl > 0 and math.isfinite(ttl)):
+        raise ValueError(f"{LEASE_ENV}={text!r}: give the lease's lifetime in seconds, e.g. 30")
+    return ttl
+
+
+def drive_time(stamp: str) -> float:
+    """Unix time of a Drive timestamp (``2026-11-23T21:37:46.123Z``)."""
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def describe_holder(file: DriveFile) -> str:
+    """``host pid 4242``: the runtime behind a lease file, for messages."""
+    props = file.app_properties
+    return f"{props.get('host', '?')} pid {props.get('pid', '?')}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Waited:
+    """How long taking the lease waited for the lease of a runtime that had stopped."""
+
+    seconds: float
+    holder: str
+
+    def __str__(self) -> str:
+        return f"{format_seconds(self.seconds)} for the lease of runtime {self.holder}"
+
+
+class Lease:
+    """This runtime's lease on one run's Drive folder; made by :func:`acquire`."""
+
+    def __init__(self, client: DriveClient, folder: str, *, run: str, ttl: float) -> None:
+        self.client = client
+        self.folder = folder
+        self.run = run
+        self.ttl = ttl
+        self.interval = ttl / 6
+        self.token = secrets.token_hex(8)
+        self.host = socket.gethostname()[:60]
+        self.holder = f"{self.host} pid {os.getpid()}"
+        self.file: DriveFile | None = None
+        self.waited: Waited | None = None
+        self.lost: str | None = None
+        self._lock = threading.Lock()
+        self._renewed_at = -math.inf  # monotonic time the last confirmed renewal was sent
+        self._clock = (0.0, 0.0)  # (Drive's time, our monotonic time) at the last answer
+        self._listeners: list[Callable[[str], None]] = []
+        self._released = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the holder's side -----------------------------------------------------------------
+    def renew(self) -> bool:
+        """One heartbeat: rewrite the (empty) lease file so Drive moves its modifiedTime."""
+        sent = time.monotonic()
+        try:
+            result = self.client.upload(b"", file_id=self._file().id)
+        except DriveNotFound:
+            self._lose()
+            return False
+        except Exception:  # Drive unreachable: the next beat tries again, check() tells the age
+            return False
+        self._renewed(sent, result.file)
+        return True
+
+    def check(self) -> None:
+        """Raise unless this runtime may write a manifest now (see the module docstring)."""
+        if self.lost:
+            raise LeaseLost(self.lost)
+        with self._lock:
+            age = time.monotonic() - self._renewed_at
+        if age > self.ttl / 2:
+            raise LeaseUnconfirmed(
+                f"the lease on run {self.run} was last renewed {format_seconds(age)} ago; "
+                "no checkpoint is written until Drive confirms it again"
+            )
+
+    def valid(self) -> bool:
+        try:
+            self.check()
+        except (LeaseLost, LeaseUnconfirmed):
+            return False
+        return True
+
+    def on_lost(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(message)`` once the lease is taken over (now, if it already was)."""
+        with self._lock:
+            if self.lost is None:
+                self._listeners.append(listener)
+                return
+        listener(self.lost)
+
+    def start_heartbeat(self) -> None:
+        self._thread = threading.Thread(
+            target=self._beat, name=f"colab_magics-lease-{self.run}", daemon=True
+        )
+        self._thread.start()
+
+    def stop_heartbeat(self) -> None:
+        """Stop renewing (the file stays: it lapses after the TTL, as after a SIGKILL)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self.ttl)
+
+    def release(self) -> None:
+        """Stop renewing and delete the lease file, so the next runtime need not wait."""
+        with self._lock:
+            self._released = True
+        self.stop_heartbeat()
+        if self.lost is None and self.file is not None:
+            try:
+                self.client.delete_ids([self.file.id])
+            except DriveError:
+                pass  # it lapses after the TTL
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            if not self.renew() and self.lost:
+                return
+
+    def _lose(self) -> None:
+        with self._lock:
+            if self.lost is not None or self._released:
+                return
+            self.lost = (
+                f"another runtime took over run {self.run}; this runtime no longer checkpoints"
+            )
+            listeners, self._listeners = self._listeners, []
+        self._stop.set()
+        for listener in listeners:
+            listener(self.lost)
+
+    def _renewed(self, sent: float, file: DriveFile) -> None:
+        with self._lock:
+            self._renewed_at = sent
+            self._clock = (drive_time(file.modified_time), time.monotonic())
+
+    def _file(self) -> DriveFile:
+        if self.file is None:
+            raise RuntimeError("the lease file was never made")
+        return self.file
+
+    # -- taking the lease ------------------------------------------------------------------
+    def drive_now(self) -> float:
+        """Drive's clock now, from the stamp on our last renewal (never ahead of Drive's)."""
+        with self._lock:
+            stamp, at = self._clock
+        return stamp + time.monotonic() - at
+
+    def create(self) -> None:
+        sent = time.monotonic()
+        result = self.client.upload(
+            b"",
+            f"{self.folder}/lease-{self.token}",
+            replace=False,
+            app_properties={
+                "colab_magics_lease": self.run,
+                "host": self.host,
+                "pid": str(os.getpid()),
+            },
+        )
+        self.file = result.file
+        self._renewed(sent, result.file)
+
+    def leases(self) -> list[DriveFile]:
+        """Every lease file in the run's folder, as Drive's listing shows them now."""
+        parent = self._file().parents[0]
+        found = self.client.query(
+            f"{query_literal(parent)} in parents and name contains 'lease-' and trashed = false"
+        )
+        return [f for f in found if _NAME.match(f.name) and not f.is_folder]
+
+    def wait_turn(self, progress: Progress, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Return once this lease is the oldest live one; :class:`LeaseRefused` if a live
+        runtime holds the run (its heartbeat moved while we watched)."""
+        mine = self._file()
+        poll = min(1.0, self.interval)
+        started = time.monotonic()
+        first_seen: dict[str, str] = {}
+        waited_for = None
+        while True:
+            if self.lost:
+                raise LeaseRefused(
+                    f"run {self.run} was taken by another runtime while this one waited for "
+                    "it: stop it there, or use another NAME here"
+                )
+            files = self.leases()
+            if mine.id not in {f.id for f in files} and time.monotonic() - started < self.ttl:
+                # Drive's listing does not show our lease yet, so it may not show one made
+                # just before it either: decide once it does.
+                sleep(poll)
+                continue
+            ahead = self._ahead(files, mine)
+            if not ahead:
+                break
+            for file, age in ahead:
+                if first_seen.setdefault(file.id, file.modified_time) != file.modified_time:
+                    raise LeaseRefused(
+                        f"run {self.run} is in use by another runtime ({describe_holder(file)}, "
+                        f"last heartbeat {format_seconds(age)} ago): stop it there, or use "
+                        "another NAME here"
+                    )
+            file, age = min(ahead, key=lambda pair: pair[1])
+            waited_for = describe_holder(file)
+            progress.update(
+                message=f"waiting up to {format_seconds(self.ttl - age)} for the lease of "
+                f"runtime {waited_for} (last heartbeat {format_seconds(age)} ago)"
+            )
+            sleep(poll)
+        if waited_for is not None:
+            self.waited = Waited(time.monotonic() - started, waited_for)
+
+    def _ahead(self, files: list[DriveFile], mine: DriveFile) -> list[tuple[DriveFile, float]]:
+        """Live leases older than ``mine``, with their heartbeat's age; stale ones are fenced."""
+        rank = (drive_time(mine.created_time), mine.id)
+        ahead = []
+        for file in files:
+            if file.id == mine.id:
+                continue
+            age = self.drive_now() - drive_time(file.modified_time)
+            if age > self.ttl and self._fence(file):
+                continue
+            if (drive_time(file.created_time), file.id) < rank:
+                ahead.append((file, age))
+        return ahead
+
+    def _fence(self, file: DriveFile) -> bool:
+        """Delete a lease that looks stale, after reading it again (listings may lag)."""
+        try:
+            fresh = self.client.file(file.id)
+        except DriveNotFound:
+            return True
+        if self.drive_now() - drive_time(fresh.modified_time) <= self.ttl:
+            return False
+        self.client.delete_ids([file.id])
+        return True
+
+
+def acquire(
+    client: DriveClient,
+    folder: str,
+    *,
+    run: str,
+    progress: Progress,
+    ttl: float | None = None,
+) -> Lease:
+    """Take run ``run``'s lease in Drive ``folder``, waiting out a stopped runtime's lease.
+
+    Raises :class:`LeaseRefused` when a live runtime holds it; the returned lease renews
+    itself until :meth:`Lease.release`.
+    """
+    lease = Lease(client, folder, run=run, ttl=lease_seconds() if ttl is None else ttl)
+    lease.create()
+    lease.start_heartbeat()
+    try:
+        lease.wait_turn(progress)
+    except BaseException:
+        lease.release()
+        raise
+    return lease
