@@ -21,7 +21,10 @@ class WidgetPanel(Display):
     """``[title] [=====     ] step 450/1000 · confirmed step 400 (12s ago) · ...``"""
 
     def __init__(self, progress: Progress) -> None:
-        self.title = widgets.HTML(value=f"<b>{html.escape(progress.title)}</b>")
+        # Its own width, never shrunk: a squeezed title wraps mid-name ("checkpointed quota-").
+        self.title = widgets.HTML(
+            value=f"<b>{html.escape(progress.title)}</b>", layout=widgets.Layout(flex="0 0 auto")
+        )
         self.bar = widgets.FloatProgress(
             value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="30%")
         )
