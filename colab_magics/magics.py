@@ -6,6 +6,7 @@ No logic lives here that a plain Python user could not reach through ``colab_mag
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 
 from IPython.core.error import UsageError
@@ -33,6 +34,11 @@ def _parse(magic, line: str):
         raise
     except (SystemExit, ValueError) as exc:  # argparse exits; shlex raises ValueError
         raise UsageError(f"{magic.__name__}: {exc}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line (a UsageError shows no more)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def count_range_loops(cell: str, name: str) -> int:
@@ -89,19 +95,29 @@ class CheckpointMagics(Magics):
         progress = Progress(f"checkpointed {args.name}")
         display = ui.show(progress)
         try:
-            with checkpointed(
-                args.name,
-                save=parse_names(args.save),
-                namespace=self.shell.user_ns,
-                every=args.every,
-                keep=args.keep,
-                to=args.to,
-                lifetime=args.lifetime,
-                margin=args.margin,
-                fresh=args.fresh,
-                directory=args.directory,
-                progress=progress,
-            ) as ckpt:
+            with contextlib.ExitStack() as stack:
+                try:
+                    ckpt = stack.enter_context(
+                        checkpointed(
+                            args.name,
+                            save=parse_names(args.save),
+                            namespace=self.shell.user_ns,
+                            every=args.every,
+                            keep=args.keep,
+                            to=args.to,
+                            lifetime=args.lifetime,
+                            margin=args.margin,
+                            fresh=args.fresh,
+                            directory=args.directory,
+                            progress=progress,
+                        )
+                    )
+                except CheckpointUsageError:
+                    raise
+                except (ValueError, OSError, DriveError) as exc:
+                    # Refused before the cell's first line ran (a bad --to or --dir, Drive
+                    # unreachable): nothing of the user's code to show a traceback for.
+                    raise UsageError(f"checkpointed {args.name}: {_one_line(exc)}") from None
                 self.shell.user_ns[args.as_name] = ckpt
                 self._run(cell)
         except CheckpointUsageError as exc:
@@ -264,7 +280,7 @@ class SyncMagics(Magics):
         client = current_client()
         try:
             plan = purge.plan_purge(args.path, client=client)
-        except DriveError as exc:
+        except (ValueError, DriveError) as exc:
             raise UsageError(str(exc)) from None
         how = "move to the trash" if args.trash else "delete permanently"
         if not args.yes:

@@ -138,8 +138,8 @@ def error_from_response(
     if reason in _QUOTA_REASONS:
         return DriveQuotaError(
             f"Your Google Drive is full{subject}; the write was refused. "
-            "Free space (%drive_purge, then empty the trash: trashed files still count) "
-            "or buy more storage, then run the cell again.",
+            "Free space (%drive_purge PATH deletes for good; trashed files still count until "
+            "%drive_quota --empty-trash) or buy more storage.",
             **kw,
         )
     if status == 429 or reason in _RATE_LIMIT_REASONS:

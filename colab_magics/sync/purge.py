@@ -49,7 +49,16 @@ class PurgeReport:
 
 
 def plan_purge(drive_path: str, *, client: DriveClient) -> PurgePlan:
-    """List what ``drive_path`` holds (raises DriveNotFound if it is not there)."""
+    """List what ``drive_path`` holds (raises DriveNotFound if it is not there).
+
+    My Drive itself (``""``, ``"."``, ``"drive:"``) is refused with ``ValueError``: purging it
+    would delete everything in the Drive.
+    """
+    if not client.parse(drive_path):
+        raise ValueError(
+            f"Refusing to purge {drive_path!r}: that is My Drive itself, with everything in it. "
+            "Name a folder or file inside it."
+        )
     root = client.stat(drive_path)
     if not root.is_folder:
         return PurgePlan(drive_path, root, (root,), ())
