@@ -1,13 +1,15 @@
 """Fault injection: a WSGI middleware that delays, fails and cuts requests.
 
 It also serves the control endpoint under ``/_emulator/`` (not part of Drive), through which
-tests and benchmarks read and change the settings and read what was injected.
+tests and benchmarks read and change the settings and read what was injected, and calls an
+in-process request observer (``on_request``) that may hold, drop or follow any Drive request.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hmac
+import io
 import itertools
 import json
 import math
@@ -19,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 from colab_magics.emulator.errors import DriveError, auth_error
 from colab_magics.emulator.settings import EmulatorSettings
@@ -39,9 +42,41 @@ _STAT_KEYS = (
 
 StartResponse = Callable[..., Any]
 
+DROP = "drop"
+"""An observer's answer: cut the connection unserved, as if the request never arrived whole."""
+
 
 class ConnectionCut(ConnectionAbortedError):
     """Raised inside the server after an injected cut; werkzeug drops such connections quietly."""
+
+
+@dataclasses.dataclass
+class RequestEvent:
+    """One Drive request as an observer sees it, before it is served."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    """Header names in lower case (``content-type``, ``content-range``, ...)."""
+    _environ: dict = dataclasses.field(repr=False)
+    _body: bytes | None = dataclasses.field(default=None, repr=False)
+
+    def body(self, limit: int = 1 << 16) -> bytes | None:
+        """The request body if it is at most ``limit`` bytes, else None.
+
+        Reading waits for the whole body; the app still gets it, from memory.
+        """
+        if self._body is None:
+            if _content_length(self._environ) > limit:
+                return None
+            self._body = _read(self._environ, _content_length(self._environ))
+            self._environ["wsgi.input"] = io.BytesIO(self._body)
+        return self._body
+
+
+Observer = Callable[[RequestEvent], Any]
+"""Called in the serving thread before a Drive request is served; see ``on_request``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +102,18 @@ class FaultMiddleware:
         self._seed = settings.seed
         self._rng = random.Random(settings.seed)
         self._stats: dict[str, float] = dict.fromkeys(_STAT_KEYS, 0)
+        self._observer: Observer | None = None
+
+    def on_request(self, observer: Observer | None) -> None:
+        """Call ``observer(event)`` before each Drive request is served (None: stop calling).
+
+        It runs in the request's serving thread, so it can hold the request by not returning
+        (other requests go on). Its answer decides what happens next: None serves the request;
+        :data:`DROP` cuts the connection without serving it; a callable serves it and is then
+        called with the response's status line (``"200 OK"``), once the response is sent, or
+        with None when serving failed. Control requests (``/_emulator/``) are not observed.
+        """
+        self._observer = observer
 
     def reseed(self) -> None:
         """Restart the dice from ``settings.seed`` (also done when the seed value changes)."""
@@ -94,6 +141,17 @@ class FaultMiddleware:
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(CONTROL_PREFIX):
             return self._control(environ, start_response)
+        observer = self._observer
+        if observer is None:
+            return self._serve(environ, start_response)
+        answer = observer(_event(environ))
+        if isinstance(answer, str) and answer == DROP:
+            _abort(environ)
+        if not callable(answer):
+            return self._serve(environ, start_response)
+        return _followed(self._serve, environ, start_response, answer)
+
+    def _serve(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         dice = self._throw()
         if dice.delay > 0:
             time.sleep(dice.delay)
@@ -208,6 +266,56 @@ class FaultMiddleware:
         return scheme.lower() == "bearer" and hmac.compare_digest(
             value.strip().encode(), self.token.encode()
         )
+
+
+def _event(environ: dict) -> RequestEvent:
+    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k[:5] == "HTTP_"}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    return RequestEvent(
+        method=environ.get("REQUEST_METHOD", "GET"),
+        path=environ.get("PATH_INFO", ""),
+        query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+        headers=headers,
+        _environ=environ,
+    )
+
+
+class _Followed:
+    """A response body that reports its status once the server has sent it (on ``close``)."""
+
+    def __init__(self, body: Iterable[bytes], status: list[str], done: Callable) -> None:
+        self._body = body
+        self._status = status
+        self._done = done
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            if hasattr(self._body, "close"):
+                self._body.close()
+        finally:
+            self._done(self._status[0] if self._status else None)
+
+
+def _followed(
+    serve: Callable, environ: dict, start_response: StartResponse, done: Callable
+) -> Iterable[bytes]:
+    status: list[str] = []
+
+    def capture(line: str, headers: list, exc_info: Any = None) -> Callable:
+        status[:] = [line]
+        return start_response(line, headers, exc_info)
+
+    try:
+        body = serve(environ, capture)
+    except BaseException:
+        done(None)
+        raise
+    return _Followed(body, status, done)
 
 
 def validate_settings(changes: Any) -> dict[str, Any]:

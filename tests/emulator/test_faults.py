@@ -7,6 +7,7 @@ import http.client
 import io
 import json
 import os
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -14,6 +15,8 @@ import httplib2
 import pytest
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaInMemoryUpload, MediaIoBaseUpload
+
+from colab_magics.emulator.faults import DROP
 
 # What a client may see when the server drops the line mid-body: all immediate, never a timeout.
 TRANSPORT_ERRORS = (ConnectionError, http.client.HTTPException, httplib2.HttpLib2Error)
@@ -260,6 +263,98 @@ def test_cut_mid_request_is_a_transport_error_and_the_request_is_lost(emulator, 
     emulator.settings.faults_off()
     assert fast_backoff(drive.files().list()).execute(num_retries=2)["files"] == []
     assert "Traceback" not in capfd.readouterr().err
+
+
+# -- request observer ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def observe(emulator):
+    """``observe(callback)``: set the emulator's request observer for the rest of the test."""
+    yield emulator.faults.on_request
+    emulator.faults.on_request(None)
+
+
+def _eventually(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_observer_sees_drive_requests_but_not_control_ones(emulator, drive, observe):
+    seen = []
+    observe(lambda event: seen.append(event))
+    drive.files().list(q="trashed = false", pageSize=7).execute()
+    control(emulator, "GET", "stats")
+    assert [(e.method, e.path) for e in seen] == [("GET", "/drive/v3/files")]
+    assert seen[0].query["q"] == ["trashed = false"] and seen[0].query["pageSize"] == ["7"]
+    assert seen[0].headers["authorization"] == f"Bearer {emulator.token}"
+    observe(None)
+    drive.files().list().execute()
+    assert len(seen) == 1
+
+
+def test_observer_reads_a_small_body_and_the_request_still_lands(drive, observe):
+    bodies = []
+    observe(lambda event: bodies.append((event.body(), event.body(limit=4))))
+    created = _upload(drive, b"hello observer", "seen.txt")
+    body, short = bodies[0]
+    assert b'"name": "seen.txt"' in body and b"hello observer" in body
+    assert short == body  # read once, kept: a smaller limit later returns the same bytes
+    observe(lambda event: bodies.append(event.body(limit=4)))
+    _upload(drive, b"too long for the limit", "unseen.txt")
+    assert bodies[-1] is None
+    meta = drive.files().get(fileId=created["id"], fields="md5Checksum").execute()
+    assert meta["md5Checksum"] == hashlib.md5(b"hello observer").hexdigest()
+
+
+def test_drop_cuts_the_connection_and_the_request_never_happens(drive, observe, capfd):
+    observe(lambda event: DROP if event.method == "POST" else None)
+    with pytest.raises(TRANSPORT_ERRORS):
+        _upload(drive, os.urandom(1000), "dropped.bin")
+    observe(None)
+    assert fast_backoff(drive.files().list()).execute(num_retries=2)["files"] == []
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_callable_answer_hears_the_status_once_answered(drive, observe):
+    statuses = []
+    observe(lambda event: statuses.append)
+    drive.files().list().execute()
+    with pytest.raises(HttpError):
+        drive.files().get(fileId="no-such-file").execute()
+    assert _eventually(lambda: len(statuses) == 2)
+    assert [status.split()[0] for status in statuses] == ["200", "404"]
+
+
+def test_a_held_request_is_served_after_its_client_is_gone(emulator, drive, observe):
+    arrived, release, statuses = threading.Event(), threading.Event(), []
+
+    def hold_uploads(event):
+        if event.method != "POST":
+            return None
+        event.body()  # the whole request is here before its client goes away
+        arrived.set()
+        release.wait(10)
+        return statuses.append
+
+    observe(hold_uploads)
+    url = urlsplit(emulator.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn.request(
+        "POST",
+        "/upload/drive/v3/files?uploadType=media",
+        body=b"landed late",
+        headers={"Authorization": f"Bearer {emulator.token}"},
+    )
+    assert arrived.wait(10)
+    assert drive.files().list().execute()["files"] == []  # held; other requests go on
+    conn.close()  # the client dies before any answer
+    release.set()
+    assert _eventually(lambda: statuses == ["200 OK"])
+    files = drive.files().list(fields="files(md5Checksum)").execute()["files"]
+    assert files == [{"md5Checksum": hashlib.md5(b"landed late").hexdigest()}]
 
 
 # -- acceptance: a big resumable upload through faults -------------------------------------------
