@@ -145,6 +145,25 @@ class _WriteBehind:
         self._stop()
 
 
+class _WriteInline:
+    """Writes and hashes in the downloading thread: for a file of one chunk there is nothing
+    to overlap, and starting two threads per file made pulls of many small files slow."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.md5 = hashlib.md5()
+
+    def put(self, data: bytes) -> None:
+        self.out.write(data)
+        self.md5.update(data)
+
+    def finish(self) -> str:
+        return self.md5.hexdigest()
+
+    def abandon(self) -> None:
+        pass
+
+
 def _fetch(
     transport: Transport, file: DriveFile, out: IO[bytes], chunk_size: int, progress: Callback
 ) -> int:
@@ -155,7 +174,7 @@ def _fetch(
     size = file.size or 0
     progress.set_size(size)
     url = f"{transport.files_url}/{file.id}?alt=media"
-    writer = _WriteBehind(out)
+    writer = _WriteBehind(out) if size > chunk_size else _WriteInline(out)
     try:
         received = _fetch_into(transport, file, url, size, writer, chunk_size, progress)
         digest = writer.finish()
@@ -177,7 +196,7 @@ def _fetch_into(
     file: DriveFile,
     url: str,
     size: int,
-    writer: _WriteBehind,
+    writer: _WriteBehind | _WriteInline,
     chunk_size: int,
     progress: Callback,
 ) -> int:

@@ -96,10 +96,13 @@ class IdCache:
     It also covers Drive's listing lag: a folder just created may not show in ``files.list``
     for a while, and without the cache ``ensure_folder`` would create a second one.
     :meth:`apply_change` (fed from ``changes.list``) drops entries that a change may affect.
+    Entries are also indexed by file id: a push caches every file it writes, and scanning
+    them all for each change made a push of n files take time in n².
     """
 
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, str], DriveFile] = {}
+        self._keys_of: dict[str, set[tuple[str, str]]] = {}
         self._lock = threading.Lock()
 
     def get(self, parent_id: str, name: str) -> DriveFile | None:
@@ -108,12 +111,12 @@ class IdCache:
 
     def put(self, parent_id: str, file: DriveFile) -> None:
         with self._lock:
-            self._by_key[(parent_id, file.name)] = file
+            self._set((parent_id, file.name), file)
 
     def forget_id(self, file_id: str) -> None:
         with self._lock:
-            for key in [k for k, f in self._by_key.items() if f.id == file_id]:
-                del self._by_key[key]
+            for key in list(self._keys_of.get(file_id, ())):
+                self._drop(key)
 
     def apply_change(self, file_id: str, file: DriveFile | None) -> None:
         """A change to ``file_id`` (``file`` None when removed): fix or drop what it affects.
@@ -124,27 +127,39 @@ class IdCache:
         come back through the feed, and listing may not show them yet).
         """
         with self._lock:
-            for key, cached in list(self._by_key.items()):
-                if cached.id != file_id:
-                    continue
+            for key in list(self._keys_of.get(file_id, ())):
                 parent, name = key
                 if file is None or file.trashed or file.name != name or parent not in file.parents:
-                    del self._by_key[key]
+                    self._drop(key)
                 else:
-                    self._by_key[key] = file
+                    self._set(key, file)
             if file is not None and not file.trashed:
                 for parent in file.parents:
                     cached = self._by_key.get((parent, file.name))
                     if cached is not None and cached.id != file_id:
-                        del self._by_key[(parent, file.name)]
+                        self._drop((parent, file.name))
 
     def clear(self) -> None:
         with self._lock:
             self._by_key.clear()
+            self._keys_of.clear()
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._by_key)
+
+    def _set(self, key: tuple[str, str], file: DriveFile) -> None:
+        self._drop(key)
+        self._by_key[key] = file
+        self._keys_of.setdefault(file.id, set()).add(key)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        old = self._by_key.pop(key, None)
+        if old is not None:
+            keys = self._keys_of[old.id]
+            keys.discard(key)
+            if not keys:
+                del self._keys_of[old.id]
 
 
 Lister = Callable[[str, str], list[DriveFile]]

@@ -12,6 +12,8 @@ import google_auth_httplib2
 import httplib2
 from googleapiclient.discovery import build_from_document
 
+from colab_magics.drive.errors import is_transport_error
+
 DRIVE_ROOT_URL = "https://www.googleapis.com/"
 
 
@@ -37,13 +39,30 @@ def discovery_document(root_url: str = DRIVE_ROOT_URL) -> dict[str, Any]:
     return doc
 
 
+class _AuthorizedHttp(google_auth_httplib2.AuthorizedHttp):
+    """An authorized Http that closes its connections when one fails.
+
+    httplib2 keeps a connection whose answer was cut off mid-body, and the next request on it
+    fails at once (broken pipe) though nothing new went wrong: every cut would cost a second
+    retry and its backoff. Closed, the next request opens a fresh connection.
+    """
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().request(*args, **kwargs)
+        except Exception as exc:
+            if is_transport_error(exc):
+                self.http.close()
+            raise
+
+
 def authorized_http(credentials: Any, *, timeout: float | None = 60) -> httplib2.Http:
     """One authorized HTTP connection object; httplib2 is not thread-safe: one per thread."""
     http = httplib2.Http(timeout=timeout)
     # Drive answers resumable chunks with 308 "Resume Incomplete", not a redirect (as
     # googleapiclient.http.build_http does for the Http objects it makes itself).
     http.redirect_codes = http.redirect_codes - {308}
-    return google_auth_httplib2.AuthorizedHttp(credentials, http=http)
+    return _AuthorizedHttp(credentials, http=http)
 
 
 def token_credentials(token: str) -> google.oauth2.credentials.Credentials:

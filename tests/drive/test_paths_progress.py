@@ -157,6 +157,25 @@ def test_id_cache_follows_changes():
     assert len(cache) == 0
 
 
+def test_id_cache_finds_entries_by_id_after_names_change_hands():
+    # Changes find their entries through an index by file id: a name handed to another file
+    # leaves the first file's index, and a file cached under two names is followed in both.
+    cache = IdCache()
+    a, b = f("A", "x", "t", parents=("p", "q")), f("B", "x", "t1")
+    cache.put("p", a)
+    cache.put("q", a)
+    cache.put("p", b)  # (p, x) is B's now
+    cache.forget_id("A")
+    assert cache.get("p", "x") == b and cache.get("q", "x") is None
+    cache.put("p", a)
+    cache.put("q", a)
+    moved = f("A", "x", "t", parents=("q",))
+    cache.apply_change("A", moved)  # moved out of p
+    assert cache.get("p", "x") is None and cache.get("q", "x") == moved
+    cache.apply_change("A", None)
+    assert len(cache) == 0
+
+
 class Sink:
     def __init__(self) -> None:
         self.updates: list[dict] = []

@@ -115,8 +115,9 @@ def _corrupt_blob(root, data: bytes) -> None:
     raise AssertionError("blob not found in the emulator's storage")
 
 
-def test_corrupted_content_never_lands_under_the_final_name(client, emulator, tmp_path):
-    data = payload(3 * UNIT, seed=9)
+@pytest.mark.parametrize("size", [3 * UNIT, UNIT // 2])  # written behind / in one chunk
+def test_corrupted_content_never_lands_under_the_final_name(client, emulator, tmp_path, size):
+    data = payload(size, seed=9)
     client.upload(data, "c/x.bin")
     _corrupt_blob(tmp_path / "drive", data)
     out = tmp_path / "out" / "x.bin"
