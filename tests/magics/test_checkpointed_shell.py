@@ -83,11 +83,16 @@ def test_ctrl_c_saves_at_the_end_of_the_step_and_a_rerun_continues(shell, client
 def test_to_and_keep(shell, client):
     shell.user_ns.update(os=os, signal=signal)
     _run(shell, SETUP)
-    assert (
-        _run(shell, _cell(args="run3 --save model --every 1 --keep 2 --to experiments/r3")) is None
-    )
+    # Each step waits for the previous checkpoint to be confirmed, so no snapshot is replaced
+    # by a newer one before it is persisted: all 8 are committed, and --keep 2 must prune 6.
+    cell = """%%checkpointed run3 --save model --every 1 --keep 2 --to experiments/r3
+for step in ckpt.range(8):
+    assert ckpt.wait(timeout=60)
+"""
+    assert _run(shell, cell) is None
     names = [f.name for f in client.listdir("experiments/r3")]
-    assert len([n for n in names if n.startswith("manifest-")]) == 2
+    steps = sorted(int(n.split("-")[1]) for n in names if n.startswith("manifest-"))
+    assert steps == [7, 8]
     assert not client.exists("colab_magics/checkpoints/run3")
 
 
