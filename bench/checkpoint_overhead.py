@@ -152,12 +152,12 @@ def main() -> None:
         f"{len(plain)} plain ones; torch threads {torch.get_num_threads()}, "
         f"emulator at SCHED_IDLE, persister at nice 10"
     )
-    print("block | plain before s | checkpoint s | plain after s | slowdown | persist cpu s | s")
+    print("block | plain before s | checkpoint s | plain after s | slowdown | persist cpu/wall s")
     for i, slowdown in enumerate(slowdowns):
         print(
             f"{i:5} | {plain[i]:14.2f} | {ours[i]:12.2f} | {plain[i + 1]:13.2f} | "
-            f"{100 * slowdown:+7.2f} % | {result['persist_cpu'][i]:13.2f} | "
-            f"{result['persist_wall'][i]:6.1f}"
+            f"{100 * slowdown:+7.2f} % | {result['persist_cpu'][i]:.2f} / "
+            f"{result['persist_wall'][i]:.1f}"
         )
     print(
         f"median slowdown {100 * statistics.median(slowdowns):+.2f} % "
