@@ -12,9 +12,10 @@ import secrets
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
-from colab_magics.emulator.server import start_emulator
+from colab_magics.emulator.server import remote_warning, start_emulator
 from colab_magics.emulator.settings import EmulatorSettings
 
 
@@ -75,18 +76,23 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    warning = remote_warning(args.host) if args.allow_remote else None
+    if warning is not None:
+        print(f"emulator: WARNING: {warning}", file=sys.stderr, flush=True)
     try:
-        handle = start_emulator(
-            args.root,
-            host=args.host,
-            port=args.port,
-            token=token,
-            settings=settings,
-            mount=args.mount,
-            mount_lag=args.mount_lag,
-            mount_list_cap=args.mount_list_cap,
-            allow_remote=args.allow_remote,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # said once, above
+            handle = start_emulator(
+                args.root,
+                host=args.host,
+                port=args.port,
+                token=token,
+                settings=settings,
+                mount=args.mount,
+                mount_lag=args.mount_lag,
+                mount_list_cap=args.mount_list_cap,
+                allow_remote=args.allow_remote,
+            )
     except (ValueError, OSError) as e:
         print(f"emulator: {e}", file=sys.stderr)
         return 2

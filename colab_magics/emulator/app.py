@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -14,6 +13,7 @@ from werkzeug.wrappers import Request, Response
 from colab_magics.emulator import account, files_api, uploads
 from colab_magics.emulator.context import Context
 from colab_magics.emulator.errors import DriveError, auth_error
+from colab_magics.emulator.gate import token_ok
 from colab_magics.emulator.sessions import Sessions
 from colab_magics.emulator.settings import EmulatorSettings
 from colab_magics.emulator.store import Store
@@ -67,15 +67,8 @@ class DriveApp:
     def close(self) -> None:
         self.store.close()
 
-    def _authorized(self, request: Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            token.strip().encode(), self._token.encode()
-        )
-
     def dispatch(self, request: Request) -> Response:
-        if not self._authorized(request):
+        if not token_ok(request.headers.get("Authorization", ""), self._token):
             raise auth_error()
         adapter = self._map.bind_to_environ(request.environ)
         try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from werkzeug.http import HTTP_STATUS_CODES
+
 
 class DriveError(Exception):
     """An error answer, raised anywhere in the emulator and rendered by the app."""
@@ -35,6 +37,9 @@ class DriveError(Exception):
             detail["locationType"] = "parameter"
             detail["location"] = self.location
         return {"error": {"errors": [detail], "code": self.status, "message": self.message}}
+
+    def status_line(self) -> str:
+        return f"{self.status} {HTTP_STATUS_CODES.get(self.status, 'Error')}"
 
     def body_bytes(self) -> bytes:
         return json.dumps(self.body()).encode()

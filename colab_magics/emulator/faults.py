@@ -8,7 +8,6 @@ in-process request observer (``on_request``) that may hold, drop or follow any D
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import io
 import itertools
 import json
@@ -24,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from colab_magics.emulator.errors import DriveError, auth_error
+from colab_magics.emulator.gate import token_ok
 from colab_magics.emulator.settings import EmulatorSettings
 from colab_magics.emulator.wire import READ_BLOCK
 
@@ -233,9 +233,9 @@ class FaultMiddleware:
     # -- control endpoint -------------------------------------------------------------------
 
     def _control(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        body = _read(environ, _content_length(environ))
-        if not self._authorized(environ):
+        if not token_ok(environ.get("HTTP_AUTHORIZATION", ""), self.token):
             return _error(start_response, auth_error())
+        body = _read(environ, _content_length(environ))
         path = environ["PATH_INFO"][len(CONTROL_PREFIX) :].rstrip("/")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "settings" and method == "GET":
@@ -258,13 +258,6 @@ class FaultMiddleware:
             return _json(start_response, self.stats())
         return _error(
             start_response, DriveError(404, "notFound", f"No control endpoint {method} {path}.")
-        )
-
-    def _authorized(self, environ: dict) -> bool:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        scheme, _, value = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            value.strip().encode(), self.token.encode()
         )
 
 
@@ -362,18 +355,6 @@ def _injected_error(kind: str, retry_after: float) -> DriveError:
     return DriveError(403, "userRateLimitExceeded", "User Rate Limit Exceeded")
 
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
 def _error(start_response: StartResponse, error: DriveError) -> list[bytes]:
     body = error.body_bytes()
     headers = [
@@ -381,7 +362,7 @@ def _error(start_response: StartResponse, error: DriveError) -> list[bytes]:
         ("Content-Length", str(len(body))),
         *error.headers.items(),
     ]
-    start_response(f"{error.status} {_REASONS.get(error.status, 'Error')}", headers)
+    start_response(error.status_line(), headers)
     return [body]
 
 

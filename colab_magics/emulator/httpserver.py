@@ -17,11 +17,19 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from colab_magics.emulator.gate import CLOSE_CONNECTION
+
 log = logging.getLogger(__name__)
 
 _DRAIN_LIMIT = 64 << 20
 """Unread request bytes beyond this are not drained; the connection is closed instead."""
 _IDLE_TIMEOUT = 120.0
+MAX_IDLE_CONNECTIONS = 128
+"""Open connections waiting for a request beyond this are closed, oldest first."""
+_BAD_LENGTH = (
+    b'{"error":{"errors":[{"domain":"global","reason":"badRequest",'
+    b'"message":"Invalid Content-Length."}],"code":400,"message":"Invalid Content-Length."}}'
+)
 
 
 class _BodyReader:
@@ -70,6 +78,13 @@ class KeepAliveHandler(WSGIRequestHandler):
         if registry is not None:
             registry.add(self.connection, threading.current_thread())
 
+    def handle_one_request(self) -> None:
+        # Between requests (and before the first) a connection is idle: one an idle cap may cut.
+        registry = getattr(self.server, "open_connections", None)
+        if registry is not None:
+            registry.idle(self.connection)
+        super().handle_one_request()
+
     def finish(self) -> None:
         registry = getattr(self.server, "open_connections", None)
         if registry is not None:
@@ -87,17 +102,21 @@ class KeepAliveHandler(WSGIRequestHandler):
             super().log_error(format, *args)
 
     def run_wsgi(self) -> None:  # werkzeug calls this for every HTTP method
-        if self.headers.get("Expect", "").lower().strip() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        registry = getattr(self.server, "open_connections", None)
+        if registry is not None:
+            registry.busy(self.connection)
         environ = self.make_environ()
         body: _BodyReader | None = None
         if not environ.get("wsgi.input_terminated"):
-            try:
-                length = max(0, int(environ.get("CONTENT_LENGTH") or 0))
-            except ValueError:
-                length = 0
+            length = _content_length(environ.get("CONTENT_LENGTH"))
+            if length is None:
+                self._bad_length()
+                return
             body = _BodyReader(self.rfile, length)
             environ["wsgi.input"] = body
+        stream = environ["wsgi.input"]
+        if self.headers.get("Expect", "").lower().strip() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         response = _Response(self, environ)
         try:
             response.run(self.server.app)
@@ -113,24 +132,42 @@ class KeepAliveHandler(WSGIRequestHandler):
                 except OSError:
                     pass
             return
-        if response.close_after:
+        if response.close_after or environ.get(CLOSE_CONNECTION):
             self.close_connection = True
         if self.close_connection:
             return
         # Leave the connection at the next request line: drain what the app did not read.
         try:
-            if body is not None:
-                if body.left > _DRAIN_LIMIT:
-                    self.close_connection = True
-                    return
-                while body.read(1 << 20):
-                    pass
-            else:
-                stream = environ["wsgi.input"]
-                while stream.read(1 << 20):
-                    pass
+            if body is not None and body.left > _DRAIN_LIMIT:
+                self.close_connection = True
+                return
+            while stream.read(1 << 20):
+                pass
         except (OSError, ValueError):
             self.close_connection = True
+
+    def _bad_length(self) -> None:
+        """A Content-Length that is not a plain number: the body cannot be framed. 400, close."""
+        self.close_connection = True
+        head = (
+            "HTTP/1.1 400 Bad Request\r\n"
+            "Content-Type: application/json; charset=UTF-8\r\n"
+            f"Content-Length: {len(_BAD_LENGTH)}\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            self.wfile.write(head.encode("latin-1") + _BAD_LENGTH)
+        except OSError:
+            pass
+
+
+def _content_length(value: str | None) -> int | None:
+    """The body length a Content-Length value declares (RFC 9110 8.6: 1*DIGIT); None if bad."""
+    if value is None or value == "":
+        return 0
+    value = value.strip()
+    if not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
 
 
 class _Response:
@@ -167,6 +204,8 @@ class _Response:
                 lines.append("Transfer-Encoding: chunked")
             else:
                 self.close_after = True
+        if self.environ.get(CLOSE_CONNECTION):
+            handler.close_connection = True
         if handler.close_connection or self.close_after:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -210,19 +249,45 @@ class _Response:
 
 
 class _Connections:
-    """The server's open client connections and the threads serving them."""
+    """The server's open client connections and the threads serving them.
 
-    def __init__(self) -> None:
+    Connections waiting for a request are idle; past ``max_idle`` of them the oldest is cut,
+    so sockets that connect and send nothing cannot pile up a thread each.
+    """
+
+    def __init__(self, max_idle: int = MAX_IDLE_CONNECTIONS) -> None:
         self._lock = threading.Lock()
         self._open: dict[socket.socket, threading.Thread] = {}
+        self._idle: dict[socket.socket, None] = {}  # insertion order: oldest first
+        self.max_idle = max_idle
 
     def add(self, sock: socket.socket, thread: threading.Thread) -> None:
         with self._lock:
             self._open[sock] = thread
 
+    def idle(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._idle.pop(sock, None)
+            self._idle[sock] = None
+            cut = []
+            while len(self._idle) > self.max_idle:
+                oldest = next(iter(self._idle))
+                del self._idle[oldest]
+                cut.append(oldest)
+        for victim in cut:
+            try:
+                victim.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def busy(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._idle.pop(sock, None)
+
     def discard(self, sock: socket.socket) -> None:
         with self._lock:
             self._open.pop(sock, None)
+            self._idle.pop(sock, None)
 
     def close_all(self, wait: float) -> None:
         with self._lock:
@@ -237,11 +302,16 @@ class _Connections:
                 thread.join(timeout=wait)
 
 
-def make_keepalive_server(host: str, port: int, app: Callable) -> BaseWSGIServer:
-    """A threaded werkzeug server for ``app`` speaking HTTP/1.1 with keep-alive."""
+def make_keepalive_server(
+    host: str, port: int, app: Callable, *, max_idle: int = MAX_IDLE_CONNECTIONS
+) -> BaseWSGIServer:
+    """A threaded werkzeug server for ``app`` speaking HTTP/1.1 with keep-alive.
+
+    At most ``max_idle`` connections may wait for a request at once; the oldest go first.
+    """
     server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
     server.daemon_threads = True
-    server.open_connections = _Connections()  # type: ignore[attr-defined]
+    server.open_connections = _Connections(max_idle)  # type: ignore[attr-defined]
     return server
 
 

@@ -6,6 +6,7 @@ import ipaddress
 import os
 import secrets
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,12 @@ from werkzeug.serving import BaseWSGIServer
 from colab_magics.emulator.app import DriveApp
 from colab_magics.emulator.batch import BatchMiddleware
 from colab_magics.emulator.faults import FaultMiddleware
-from colab_magics.emulator.httpserver import close_connections, make_keepalive_server
+from colab_magics.emulator.gate import RequestGate
+from colab_magics.emulator.httpserver import (
+    MAX_IDLE_CONNECTIONS,
+    close_connections,
+    make_keepalive_server,
+)
 from colab_magics.emulator.mount import MountSimulator
 from colab_magics.emulator.settings import EmulatorSettings
 
@@ -26,6 +32,16 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def remote_warning(host: str) -> str | None:
+    """What to tell the user before serving on ``host``: None on loopback."""
+    if _is_loopback(host):
+        return None
+    return (
+        f"serving on {host!r} over plain HTTP: the bearer token and every file travel "
+        "unencrypted, readable by anyone on the network path; use it on a trusted network only"
+    )
 
 
 class EmulatorHandle:
@@ -102,24 +118,32 @@ def start_emulator(
     mount_lag: float = 2.0,
     mount_list_cap: int | None = None,
     allow_remote: bool = False,
+    max_idle_connections: int = MAX_IDLE_CONNECTIONS,
 ) -> EmulatorHandle:
     """Serve a Drive v3 emulator storing its state under ``root``; ready when this returns.
 
     ``token`` is the bearer token every request must carry (random when not given).
-    Only loopback addresses are served unless ``allow_remote=True``.
+    Only loopback addresses are served unless ``allow_remote=True``, which warns
+    (``RuntimeWarning``) that the token then crosses the network in clear text.
+    ``max_idle_connections`` caps connections waiting for a request; the oldest go first.
     """
-    if not allow_remote and not _is_loopback(host):
-        raise ValueError(
-            f"refusing to serve the emulator on non-loopback host {host!r}; "
-            "pass allow_remote=True (--allow-remote) to expose it on purpose"
-        )
+    warning = remote_warning(host)
+    if warning is not None:
+        if not allow_remote:
+            raise ValueError(
+                f"refusing to serve the emulator on non-loopback host {host!r}; "
+                "pass allow_remote=True (--allow-remote) to expose it on purpose"
+            )
+        warnings.warn(warning, RuntimeWarning, stacklevel=2)
     root = Path(root)
     token = token or secrets.token_urlsafe(32)
     settings = settings or EmulatorSettings()
     app = DriveApp(root, settings, token=token)
-    wsgi = FaultMiddleware(BatchMiddleware(app), settings, token=token)
+    faults = FaultMiddleware(BatchMiddleware(app), settings, token=token)
     try:
-        server = make_keepalive_server(host, port, wsgi)
+        server = make_keepalive_server(
+            host, port, RequestGate(faults, token=token), max_idle=max_idle_connections
+        )
     except BaseException:
         app.close()
         raise
@@ -144,7 +168,7 @@ def start_emulator(
         server=server,
         thread=thread,
         app=app,
-        wsgi=wsgi,
+        wsgi=faults,
         token=token,
         settings=settings,
         root=root,

@@ -22,6 +22,7 @@ from colab_magics.emulator.wire import (
     json_response,
     parse_content_range,
     parse_json,
+    read_small_body,
 )
 
 
@@ -129,7 +130,7 @@ def _multipart(ctx: Context, request: Request, file_id: str | None) -> Response:
 
 def _initiate(ctx: Context, request: Request, file_id: str | None) -> Response:
     """Start a resumable session: 200 with the session URI in ``Location``."""
-    metadata = parse_json(request.get_data(cache=False))
+    metadata = parse_json(read_small_body(request))
     total_header = request.headers.get("X-Upload-Content-Length")
     total = None
     if total_header is not None:

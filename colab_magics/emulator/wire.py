@@ -11,6 +11,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wrappers import Request, Response
 
 from colab_magics.emulator.errors import DriveError, bad_request, invalid
+from colab_magics.emulator.gate import CLOSE_CONNECTION, METADATA_BODY_CAP, too_large
 
 JSON_TYPE = "application/json; charset=UTF-8"
 READ_BLOCK = 1 << 20
@@ -48,11 +49,20 @@ def parse_json(data: bytes) -> dict[str, Any]:
     return value
 
 
-def read_json_body(request: Request, limit: int = 16 << 20) -> dict[str, Any]:
-    data = request.get_data(cache=False)
+def read_small_body(request: Request, limit: int = METADATA_BODY_CAP) -> bytes:
+    """The whole request body; past ``limit`` a 413 (unread, when its length says so)."""
+    if request.content_length is not None and request.content_length > limit:
+        request.environ[CLOSE_CONNECTION] = True
+        raise too_large(limit)
+    data = request.stream.read(limit + 1)
     if len(data) > limit:
-        raise bad_request("Request body too large.")
-    return parse_json(data)
+        request.environ[CLOSE_CONNECTION] = True
+        raise too_large(limit)
+    return data
+
+
+def read_json_body(request: Request, limit: int = METADATA_BODY_CAP) -> dict[str, Any]:
+    return parse_json(read_small_body(request, limit))
 
 
 def param_bool(request: Request, name: str, default: bool = False) -> bool:
