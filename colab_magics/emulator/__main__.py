@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-after", type=float, default=1.0, help="Retry-After of injected 429s")
     p.add_argument("--rate-403", type=float, default=0.0, help="probability of a 403 rate limit")
     p.add_argument("--cut-rate", type=float, default=0.0, help="probability of a cut connection")
+    p.add_argument(
+        "--error-after-rate",
+        type=float,
+        default=0.0,
+        help="probability of doing a request's work, then answering 500/503",
+    )
     p.add_argument("--seed", type=int, help="seed for the fault dice")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     return p
@@ -67,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_after=args.retry_after,
         rate_limit_403=args.rate_403,
         cut_rate=args.cut_rate,
+        error_after_rate=args.error_after_rate,
         seed=args.seed,
     )
     # The token file exists before the URL is printed: whoever reads the URL can read it.

@@ -28,7 +28,7 @@ from colab_magics.emulator.settings import EmulatorSettings
 from colab_magics.emulator.wire import READ_BLOCK
 
 CONTROL_PREFIX = "/_emulator/"
-_PROBABILITIES = ("error_rate", "rate_limit_429", "rate_limit_403", "cut_rate")
+_PROBABILITIES = ("error_rate", "rate_limit_429", "rate_limit_403", "cut_rate", "error_after_rate")
 _STAT_KEYS = (
     "requests",
     "delayed",
@@ -38,6 +38,7 @@ _STAT_KEYS = (
     "rate_limit_403",
     "cut_request",
     "cut_response",
+    "error_after",
 )
 
 StartResponse = Callable[..., Any]
@@ -100,7 +101,7 @@ class FaultMiddleware:
         self.token = token
         self._lock = threading.Lock()
         self._seed = settings.seed
-        self._rng = random.Random(settings.seed)
+        self._rng, self._rng_after = _rngs(settings.seed)
         self._stats: dict[str, float] = dict.fromkeys(_STAT_KEYS, 0)
         self._observer: Observer | None = None
 
@@ -119,7 +120,7 @@ class FaultMiddleware:
         """Restart the dice from ``settings.seed`` (also done when the seed value changes)."""
         with self._lock:
             self._seed = self.settings.seed
-            self._rng = random.Random(self._seed)
+            self._rng, self._rng_after = _rngs(self._seed)
 
     # -- statistics -------------------------------------------------------------------------
 
@@ -160,6 +161,10 @@ class FaultMiddleware:
             self._count(fault)
             _drain(environ)
             return _error(start_response, _injected_error(fault, self.settings.retry_after))
+        if fault in ("error_after_500", "error_after_503"):
+            self._count("error_after")
+            _run_to_end(self.app, environ)
+            return _error(start_response, _injected_error("error_" + fault[-3:], 0))
         if fault == "cut":
             length = _content_length(environ)
             if length > 0:
@@ -175,16 +180,19 @@ class FaultMiddleware:
         with self._lock:
             if s.seed != self._seed:
                 self._seed = s.seed
-                self._rng = random.Random(s.seed)
+                self._rng, self._rng_after = _rngs(s.seed)
             rng = self._rng
             # Always draw the same number of values, so one setting does not shift the others.
             jitter, error, which, r429, r403, cut = (rng.random() for _ in range(6))
+            after = self._rng_after.random()
             self._stats["requests"] += 1
             delay = s.latency + jitter * s.jitter
             if delay > 0:
                 self._stats["delayed"] += 1
         if error < s.error_rate:
             fault: str | None = "error_500" if which < 0.5 else "error_503"
+        elif after < s.error_after_rate:
+            fault = "error_after_500" if which < 0.5 else "error_after_503"
         elif r429 < s.rate_limit_429:
             fault = "rate_limit_429"
         elif r403 < s.rate_limit_403:
@@ -337,6 +345,26 @@ def validate_settings(changes: Any) -> dict[str, Any]:
             raise ValueError(f"setting {name} is a probability, between 0 and 1")
         checked[name] = float(value) if "float" in kind and value is not None else value
     return checked
+
+
+def _rngs(seed: int | None) -> tuple[random.Random, random.Random]:
+    """The main dice and those of ``error_after_rate`` (apart, so old seeds replay as before)."""
+    return random.Random(seed), random.Random(None if seed is None else f"after:{seed}")
+
+
+def _run_to_end(app: Callable, environ: dict) -> None:
+    """Serve the request in full and throw the answer away."""
+
+    def start(status: str, headers: list, exc_info: Any = None) -> Callable:
+        return lambda data: None
+
+    result = app(environ, start)
+    try:
+        for _ in result:
+            pass
+    finally:
+        if hasattr(result, "close"):
+            result.close()
 
 
 def _injected_error(kind: str, retry_after: float) -> DriveError:

@@ -36,6 +36,9 @@ class EmulatorSettings:
     """Probability of answering 403 ``userRateLimitExceeded``."""
     cut_rate: float = 0.0
     """Probability of cutting the connection half way through a request or response body."""
+    error_after_rate: float = 0.0
+    """Probability of doing what the request asks, then answering 500 or 503 all the same
+    (a create that exists although the client saw an error; a chunk stored, answer lost)."""
     seed: int | None = None
     """Seed for the fault dice, for reproducible runs."""
 
@@ -65,5 +68,6 @@ class EmulatorSettings:
                 "rate_limit_429": 0.0,
                 "rate_limit_403": 0.0,
                 "cut_rate": 0.0,
+                "error_after_rate": 0.0,
             }
         )

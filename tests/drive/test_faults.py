@@ -168,3 +168,50 @@ def test_an_upload_whose_session_is_lost_starts_again(emulator, tmp_path):
     assert up.bytes_sent > len(data)  # started again from byte 0
     assert progress.bytes_done == len(data)
     assert [f.name for f in client.listdir("lost")] == ["x.bin"]
+
+
+def test_creates_converge_when_drive_did_the_work_but_answered_5xx(emulator, tmp_path):
+    """Partial failures: each create, chunk, folder and delete may be done and answered 5xx.
+    No duplicate file, folder or corrupt upload may come of the client's retries."""
+    client = make_client(emulator)
+    files = {f"p{i}.bin": payload(size, seed=i) for i, size in enumerate(
+        [0, 10, UNIT - 1, UNIT + 7, 5 * UNIT + 3, 3 * KIB]
+    )}  # fmt: skip
+    pairs = [(write(tmp_path / n, d), f"partial/a/b/{n}") for n, d in files.items()]
+    emulator.faults.reset_stats()
+    emulator.settings.update({"error_after_rate": 0.35, "seed": 21})
+    out = client.upload_many(pairs)
+    assert out.ok, out.errors
+    emulator.settings.faults_off()
+    assert emulator.faults.stats()["error_after"] >= 5
+    fresh = make_client(emulator)
+    listed = fresh.listdir("partial/a/b")
+    assert sorted(f.name for f in listed) == sorted(files)  # no twin from a retried create
+    for f in listed:
+        assert f.md5 == md5(files[f.name])
+    assert [f.name for f in fresh.listdir("partial")] == ["a"]  # nor a twin folder
+
+
+def test_a_create_answered_5xx_after_it_landed_is_the_generated_id(emulator):
+    """The first create is carried out and answered 503; the retry finds the file by the id
+    it pre-generated (files.generateIds) instead of making a second one."""
+    client = make_client(emulator)
+    client.ensure_folder("one")
+    seen: list[str] = []
+
+    def observer(event):
+        if event.method == "POST" and event.path.endswith("/files") and not seen:
+            seen.append(event.path)
+            emulator.settings.update({"error_after_rate": 1.0})
+            return lambda status: emulator.settings.update({"error_after_rate": 0.0})
+        return None
+
+    emulator.faults.on_request(observer)
+    try:
+        up = client.upload(b"exactly once", "one/x.txt")
+    finally:
+        emulator.faults.on_request(None)
+    assert seen and emulator.faults.stats()["error_after"] == 1
+    listed = make_client(emulator).listdir("one")
+    assert [(f.id, f.name) for f in listed] == [(up.file.id, "x.txt")]
+    assert client.retries >= 1

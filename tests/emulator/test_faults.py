@@ -450,3 +450,54 @@ def test_300mb_upload_survives_5xx_and_cuts(emulator, drive):
     stats = control(emulator, "GET", "stats")
     assert stats["error_500"] + stats["error_503"] > 0
     assert stats["cut_request"] + stats["cut_response"] > 0
+
+
+# -- partial failures: the work is done, the answer is an error --------------------------------
+
+
+def test_error_after_does_the_work_then_answers_5xx(emulator, drive):
+    """A create that exists although the client saw a 5xx, as on Drive, where an error answer
+    does not prove the write did not happen (the generateIds guide: "retry ... with the same
+    ID" exists for exactly this)."""
+    emulator.settings.update({"error_after_rate": 1.0})
+    status, _, data = raw(
+        emulator, "POST", "/drive/v3/files", {"name": "ghost"}, token=emulator.token
+    )
+    assert status in (500, 503) and b"backendError" in data
+    # A plain retry now makes a second file: only a create with a fixed id converges.
+    status, _, _ = raw(emulator, "POST", "/drive/v3/files", {"name": "ghost"}, token=emulator.token)
+    assert status in (500, 503)
+    emulator.settings.faults_off()
+    listed = drive.files().list(q="name = 'ghost'", fields="files(id)").execute()["files"]
+    assert len(listed) == 2
+    assert control(emulator, "GET", "stats")["error_after"] == 2
+
+
+def test_error_after_stores_a_resumable_chunk_whose_answer_was_lost(emulator, drive):
+    """The chunk is kept although the 503 says otherwise; the status query (``bytes */N``,
+    Drive's "Resume an interrupted upload") is how a client learns it."""
+    data = os.urandom(512 * 1024)
+    status, hdrs, _ = raw(
+        emulator,
+        "POST",
+        "/upload/drive/v3/files?uploadType=resumable",
+        {"name": "r.bin"},
+        token=emulator.token,
+    )
+    session = hdrs["Location"]
+    emulator.settings.update({"error_after_rate": 1.0})
+    status, _, _ = raw(
+        emulator,
+        "PUT",
+        session,
+        data[: 256 * 1024],
+        token=emulator.token,
+        headers={"Content-Range": f"bytes 0-{256 * 1024 - 1}/{len(data)}"},
+    )
+    assert status in (500, 503)
+    emulator.settings.faults_off()
+    status, hdrs, _ = raw(
+        emulator, "PUT", session, b"", token=emulator.token,
+        headers={"Content-Range": f"bytes */{len(data)}"},
+    )  # fmt: skip
+    assert status == 308 and hdrs["Range"] == f"bytes=0-{256 * 1024 - 1}"
