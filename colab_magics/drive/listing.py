@@ -14,28 +14,43 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from colab_magics.drive.errors import DriveError
 from colab_magics.drive.model import FILE_FIELDS, FOLDER_MIME, LIST_FIELDS, DriveFile
 from colab_magics.drive.paths import pick, query_literal
 from colab_magics.drive.transport import Transport
 
 PAGE_SIZE = 1000
+LIST_RESTARTS = 3
 CHANGE_FIELDS = f"nextPageToken,newStartPageToken,changes(fileId,removed,file({FILE_FIELDS}))"
 
 
 def list_query(
     transport: Transport, q: str, *, order_by: str | None = None, page_size: int = PAGE_SIZE
 ) -> list[DriveFile]:
-    """All files matching ``q``, every page."""
+    """All files matching ``q``, every page.
+
+    A page may hold fewer than ``page_size`` files (even none) with more to come: only a
+    missing ``nextPageToken`` ends the listing. A token refused because the listing changed
+    under it (400 ``invalid``) starts the listing again, a few times at most.
+    """
     files = transport.files
     out: list[DriveFile] = []
     token: str | None = None
+    restarts = 0
     while True:
         kw: dict[str, Any] = {"q": q, "pageSize": page_size, "fields": LIST_FIELDS}
         if token:
             kw["pageToken"] = token
         if order_by:
             kw["orderBy"] = order_by
-        page = transport.execute(lambda kw=kw: files.list(**kw), what=q)
+        try:
+            page = transport.execute(lambda kw=kw: files.list(**kw), what=q)
+        except DriveError as exc:
+            if token and exc.status == 400 and restarts < LIST_RESTARTS:
+                restarts += 1  # the page token died with the listing's shape: list again
+                out, token = [], None
+                continue
+            raise
         out.extend(DriveFile.from_api(f) for f in page.get("files", []))
         token = page.get("nextPageToken")
         if not token:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -60,7 +61,9 @@ class DriveApp:
 
     def __init__(self, root: str | Path, settings: EmulatorSettings, *, token: str) -> None:
         self.store = Store(root, settings)
-        self.ctx = Context(self.store, Sessions(self.store), settings)
+        self.ctx = Context(
+            self.store, Sessions(self.store), settings, dice=random.Random(settings.seed)
+        )
         self._token = token
         self._map = _route_map()
 

@@ -28,7 +28,14 @@ from colab_magics.emulator.settings import EmulatorSettings
 from colab_magics.emulator.wire import READ_BLOCK
 
 CONTROL_PREFIX = "/_emulator/"
-_PROBABILITIES = ("error_rate", "rate_limit_429", "rate_limit_403", "cut_rate", "error_after_rate")
+_PROBABILITIES = (
+    "error_rate",
+    "rate_limit_429",
+    "rate_limit_403",
+    "cut_rate",
+    "error_after_rate",
+    "short_page_rate",
+)
 _STAT_KEYS = (
     "requests",
     "delayed",

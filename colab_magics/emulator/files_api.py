@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
-
 from werkzeug.wrappers import Request, Response
 
 from colab_magics.emulator import media
@@ -91,31 +87,6 @@ def generate_ids(ctx: Context, request: Request) -> Response:
 
 # -- files.list -----------------------------------------------------------------------------------
 
-# Page tokens carry the offset and a digest of the query they belong to, so a token used with
-# another query is refused rather than silently paging through the wrong listing.
-
-
-def _query_digest(q: str, order_by: str) -> str:
-    return hashlib.blake2s(f"{q}\0{order_by}".encode(), digest_size=8).hexdigest()
-
-
-def _page_token(offset: int, digest: str) -> str:
-    raw = json.dumps({"o": offset, "d": digest}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _read_page_token(token: str, digest: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        value = json.loads(raw)
-        offset = int(value["o"])
-        ok = value["d"] == digest and offset >= 0
-    except (ValueError, KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise invalid("Invalid Value", location="pageToken")
-    return offset
-
 
 def list_files(ctx: Context, request: Request) -> Response:
     q = request.args.get("q")
@@ -125,18 +96,29 @@ def list_files(ctx: Context, request: Request) -> Response:
     page_size = min(page_size, MAX_PAGE_SIZE)
     where, params = compile_query(q, root_id=ctx.store.root_id)
     order_by = compile_order_by(order_spec)
-    digest = _query_digest(q or "", order_spec or "")
+    spaces = request.args.get("spaces", "drive")
+    listing = f"{q or ''}\0{order_spec or ''}\0{spaces}"
+
+    def id_at(position: int) -> str | None:
+        found = ctx.store.search(where, params, order_by, 1, position)
+        return found[0].id if found else None
+
     token = request.args.get("pageToken")
-    offset = _read_page_token(token, digest) if token else 0
-    if request.args.get("spaces", "drive") not in ("drive",):
+    offset, last = ctx.page_tokens.read(token, listing, id_at) if token else (0, None)
+    if spaces not in ("drive",):
         records: list[FileRecord] = []
     else:
         records = ctx.store.search(where, params, order_by, page_size + 1, offset)
+    shown = min(page_size, len(records))
+    if shown and ctx.dice.random() < ctx.settings.short_page_rate:
+        # Drive may answer fewer than pageSize files, even none, and still have more.
+        shown = ctx.dice.randrange(shown)
     page: dict = {
         "kind": "drive#fileList",
         "incompleteSearch": False,
-        "files": [file_resource(r) for r in records[:page_size]],
+        "files": [file_resource(r) for r in records[:shown]],
     }
-    if len(records) > page_size:
-        page["nextPageToken"] = _page_token(offset + page_size, digest)
+    if len(records) > shown:
+        last = records[shown - 1].id if shown else last  # an empty page keeps the cursor
+        page["nextPageToken"] = ctx.page_tokens.issue(listing, offset + shown, last)
     return json_response(apply_fields(page, request.args.get("fields"), default=FILES_LIST_DEFAULT))

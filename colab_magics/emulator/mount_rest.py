@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from werkzeug.test import Client
@@ -51,14 +51,24 @@ class DriveRest:
     def start_page_token(self) -> str:
         return self._json("GET", "/drive/v3/changes/startPageToken")["startPageToken"]
 
-    def list_all(self) -> Iterator[dict]:
+    def list_all(self, restarts: int = 3) -> list[dict]:
+        """Every untrashed file; listed again if a page token dies with the listing's shape."""
         fields = f"nextPageToken,files({FILE_FIELDS})"
         params = {"q": "trashed = false", "pageSize": "1000", "fields": fields}
+        out: list[dict] = []
         while True:
-            page = self._json("GET", "/drive/v3/files", params)
-            yield from page.get("files", [])
+            try:
+                page = self._json("GET", "/drive/v3/files", params)
+            except DriveRestError:
+                if "pageToken" not in params or restarts <= 0:
+                    raise
+                restarts -= 1
+                out = []
+                params.pop("pageToken")
+                continue
+            out.extend(page.get("files", []))
             if not page.get("nextPageToken"):
-                return
+                return out
             params["pageToken"] = page["nextPageToken"]
 
     def changes(self, token: str) -> tuple[list[dict], str]:

@@ -39,6 +39,9 @@ class EmulatorSettings:
     error_after_rate: float = 0.0
     """Probability of doing what the request asks, then answering 500 or 503 all the same
     (a create that exists although the client saw an error; a chunk stored, answer lost)."""
+    short_page_rate: float = 0.0
+    """Probability that a ``files.list`` page holds fewer than ``pageSize`` files (even none)
+    while a ``nextPageToken`` says more follow, as Drive's pages may."""
     seed: int | None = None
     """Seed for the fault dice, for reproducible runs."""
 
@@ -69,5 +72,6 @@ class EmulatorSettings:
                 "rate_limit_403": 0.0,
                 "cut_rate": 0.0,
                 "error_after_rate": 0.0,
+                "short_page_rate": 0.0,
             }
         )

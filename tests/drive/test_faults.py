@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from colab_magics.drive import NO_PROGRESS, TransferProgress
+from colab_magics.drive import NO_PROGRESS, TransferProgress, listing
 from colab_magics.drive.resumable import ResumableUpload
 from colab_magics.drive.source import SourceReader
 from colab_magics.drive.upload import UploadTarget
@@ -215,3 +215,35 @@ def test_a_create_answered_5xx_after_it_landed_is_the_generated_id(emulator):
     listed = make_client(emulator).listdir("one")
     assert [(f.id, f.name) for f in listed] == [(up.file.id, "x.txt")]
     assert client.retries >= 1
+
+
+def test_listing_follows_short_pages_and_lists_again_when_the_token_dies(emulator):
+    """Short and empty pages with a nextPageToken are not the end (files.list reference);
+    a token refused because the listing changed under it means listing again, whole."""
+    client = make_client(emulator)
+    folder = client.ensure_folder("pages")
+    for i in range(30):
+        client.upload(b"%d" % i, f"pages/{i:02d}")
+    emulator.settings.update({"short_page_rate": 0.8, "seed": 4})
+    assert sorted(f.name for f in listing.list_children(client.transport, folder.id)) == [
+        f"{i:02d}" for i in range(30)
+    ]
+    # A file lands between two pages (ahead of the cursor: Drive lists newest first).
+    extra = make_client(emulator)
+    pages_seen: list[str] = []
+
+    def observer(event):
+        if event.method == "GET" and event.path.endswith("/files") and "pageToken" in event.query:
+            pages_seen.append(event.query["pageToken"][0])
+            if len(pages_seen) == 1:
+                extra.upload(b"late", "pages/late")
+        return None
+
+    emulator.faults.on_request(observer)
+    try:
+        names = [f.name for f in listing.list_children(client.transport, folder.id)]
+    finally:
+        emulator.faults.on_request(None)
+    emulator.settings.faults_off()
+    assert pages_seen
+    assert sorted(names) == sorted([f"{i:02d}" for i in range(30)] + ["late"])

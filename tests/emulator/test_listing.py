@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -142,3 +143,70 @@ def test_root_is_not_listed(drive):
     root_id = drive.files().get(fileId="root", fields="id").execute()["id"]
     ids = [f["id"] for f in drive.files().list(pageSize=1000).execute()["files"]]
     assert root_id not in ids
+
+
+def _pages(drive, **kw):
+    """Every page of one listing, following ``nextPageToken`` whatever each page holds."""
+    pages, token = [], None
+    while True:
+        page = drive.files().list(pageToken=token, fields="nextPageToken,files(id)", **kw).execute()
+        pages.append(page)
+        token = page.get("nextPageToken")
+        if not token:
+            return pages
+
+
+def test_short_pages_still_carry_a_next_page_token(emulator, drive):
+    """files.list: "the number of files returned ... may be less than pageSize even when more
+    remain; callers must continue while nextPageToken is set" (Drive v3 reference, files.list
+    ``pageSize`` and ``nextPageToken``; rclone's drive backend loops on the token alone)."""
+    for i in range(40):
+        emulator.app.store.create(NewFile(name=f"s{i:02d}"), None)
+    emulator.settings.update({"short_page_rate": 0.7})
+    pages = _pages(drive, pageSize=10, orderBy="name")
+    ids = [f["id"] for page in pages for f in page["files"]]
+    assert len(ids) == 40 and len(set(ids)) == 40
+    short = [p for p in pages if len(p["files"]) < 10 and "nextPageToken" in p]
+    assert short, [len(p["files"]) for p in pages]
+    emulator.settings.faults_off()
+    assert [len(p["files"]) for p in _pages(drive, pageSize=10, orderBy="name")] == [10] * 4
+
+
+def test_page_tokens_are_opaque(emulator, drive):
+    """A token is not an offset a client can read or forge: any change to it is a 400."""
+    _make(drive, [f"o{i}" for i in range(5)])
+    token = drive.files().list(pageSize=2, fields="nextPageToken").execute()["nextPageToken"]
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    status, _, body = raw(emulator, "GET", f"/drive/v3/files?pageSize=2&pageToken={forged}")
+    assert status == 400 and error_reason(body) == "invalid"
+    assert json.loads(body)["error"]["errors"][0]["location"] == "pageToken"
+    # Another query (or order) cannot use it either.
+    status, _, _ = raw(
+        emulator, "GET", f"/drive/v3/files?pageSize=2&orderBy=name&pageToken={token}"
+    )
+    assert status == 400
+
+
+def test_a_page_token_dies_when_the_listing_changes_shape_before_it(emulator, drive):
+    """Drive's tokens are opaque cursors with no promise past a change; the emulator takes the
+    stricter reading: once a file is added or removed ahead of the cursor, the token is a 400
+    (``invalid``, location ``pageToken``) and the client must list again."""
+    made = _make(drive, [f"c{i}" for i in range(6)])
+    first = (
+        drive.files().list(pageSize=3, orderBy="name", fields="nextPageToken,files(id)").execute()
+    )
+    token = first["nextPageToken"]
+    # A file sorting after the cursor does not move it: the token still works.
+    _make(drive, ["z-last"])
+    rest = drive.files().list(pageSize=10, orderBy="name", pageToken=token, fields="files(name)")
+    assert [f["name"] for f in rest.execute()["files"]] == ["c3", "c4", "c5", "z-last"]
+    # One sorting before it does.
+    _make(drive, ["a-first"])
+    with pytest.raises(HttpError) as e:
+        drive.files().list(pageSize=3, orderBy="name", pageToken=token).execute()
+    assert e.value.resp.status == 400 and error_reason(e.value.content) == "invalid"
+    # So does a removal ahead of the cursor.
+    again = drive.files().list(pageSize=3, orderBy="name", fields="nextPageToken").execute()
+    drive.files().delete(fileId=made[0]["id"]).execute()
+    with pytest.raises(HttpError):
+        drive.files().list(pageSize=3, orderBy="name", pageToken=again["nextPageToken"]).execute()
