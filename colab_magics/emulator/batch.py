@@ -3,12 +3,16 @@
 A batch is one ``POST /batch/drive/v3`` whose body holds up to 100 HTTP requests, each in an
 ``application/http`` part. Every part runs through the inner Drive app as a request of its own;
 the answer is a multipart/mixed body with one ``application/http`` response per part, tagged
-``Content-ID: <response-ORIGINAL>``.
+``Content-ID: <response-ORIGINAL>``. Google's batch guide promises no order: parts run, and
+their answers come back, shuffled, so a client must match answers by Content-ID. A part may
+name its URL absolutely (``GET https://www.googleapis.com/drive/v3/files/ID``), as the guide
+writes them; only the path and query count.
 """
 
 from __future__ import annotations
 
 import io
+import random
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -31,8 +35,11 @@ StartResponse = Callable[..., object]
 class BatchMiddleware:
     """Answers batch requests by running each part through ``app``; passes the rest on."""
 
-    def __init__(self, app: Callable) -> None:
+    def __init__(self, app: Callable, *, rng: random.Random | None = None) -> None:
         self.app = app
+        self.part_app = app
+        """What each part runs through: ``app``, or ``app`` behind per-part fault dice."""
+        self._rng = rng or random.Random()
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").rstrip("/") not in BATCH_PATHS:
@@ -52,7 +59,10 @@ class BatchMiddleware:
             requests = [parse_part(part) for part in parts]
         except DriveError as e:
             return _error(start_response, e)
-        answer = [self._run(environ, request) for request in requests]
+        order = list(range(len(requests)))
+        self._rng.shuffle(order)
+        answer = [self._run(environ, requests[i]) for i in order]
+        self._rng.shuffle(answer)
         out_boundary = "batch_" + secrets.token_hex(12)
         payload = render_multipart(answer, out_boundary)
         start_response(
@@ -76,7 +86,7 @@ class BatchMiddleware:
             captured[:] = [status, headers]
             return chunks.append
 
-        result = self.app(environ, start)
+        result = self.part_app(environ, start)
         try:
             chunks.extend(result)
         finally:
@@ -220,9 +230,10 @@ def parse_part(part: bytes) -> SubRequest:
     inner = inner.lstrip(b"\r\n")
     request_line, _, rest = inner.partition(b"\n")
     fields = request_line.decode("latin-1").strip().split(" ")
-    if len(fields) not in (2, 3) or not fields[1].startswith("/"):
+    target = _origin_form(fields[1]) if len(fields) in (2, 3) else None
+    if target is None:
         raise bad_request(f"Malformed request line in batch part: {request_line[:80]!r}")
-    method, target = fields[0].upper(), fields[1]
+    method = fields[0].upper()
     head, body = _split_head(rest) if rest.strip() else (rest, b"")
     headers = parse_headers(head)
     length = next((v for k, v in headers if k.lower() == "content-length"), None)
@@ -263,6 +274,16 @@ def _boundary(content_type: str) -> bytes:
     if match is None:
         raise bad_request("A multipart/mixed batch request needs a boundary.")
     return (match.group(1) or match.group(2)).encode("latin-1")
+
+
+def _origin_form(target: str) -> str | None:
+    """``/path?query`` of a part's target, which may also be an absolute http(s) URL."""
+    if target.startswith("/"):
+        return target
+    url = urlsplit(target)
+    if url.scheme in ("http", "https") and url.netloc and url.path.startswith("/"):
+        return url.path + (f"?{url.query}" if url.query else "")
+    return None
 
 
 def _is_media(target: str) -> bool:

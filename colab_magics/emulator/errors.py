@@ -6,6 +6,15 @@ import json
 
 from werkzeug.http import HTTP_STATUS_CODES
 
+_DOMAINS = {
+    "rateLimitExceeded": "usageLimits",
+    "userRateLimitExceeded": "usageLimits",
+    "dailyLimitExceeded": "usageLimits",
+    "sharingRateLimitExceeded": "usageLimits",
+    "quotaExceeded": "usageLimits",
+}
+"""Error domains of Drive's "Resolve errors" guide; every other reason is ``global``."""
+
 
 class DriveError(Exception):
     """An error answer, raised anywhere in the emulator and rendered by the app."""
@@ -29,7 +38,7 @@ class DriveError(Exception):
     def body(self) -> dict:
         """The JSON body Google APIs send for this error."""
         detail: dict[str, str] = {
-            "domain": "usageLimits" if "RateLimit" in self.reason else "global",
+            "domain": _DOMAINS.get(self.reason, "global"),
             "reason": self.reason,
             "message": self.message,
         }

@@ -93,6 +93,7 @@ class _Dice:
 
     delay: float
     fault: str | None
+    which: float = 0.0
 
 
 class FaultMiddleware:
@@ -182,6 +183,31 @@ class FaultMiddleware:
             return self._cut_response(environ, start_response)
         return self.app(environ, start_response)
 
+    def part_app(self, app: Callable) -> Callable:
+        """``app`` with this layer's error dice thrown again for each part of a batch.
+
+        A part fails on its own, as on Drive: 500/503, 429, or a 403 rate limit (either of
+        Drive's two reasons), or done and then answered 500/503. No delay and no cut: a part
+        has no connection of its own.
+        """
+
+        def serve(environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+            dice = self._throw()
+            fault = dice.fault
+            if fault in ("error_500", "error_503", "rate_limit_429"):
+                self._count(fault)
+                return _error(start_response, _injected_error(fault, self.settings.retry_after))
+            if fault == "rate_limit_403":
+                self._count(fault)
+                return _error(start_response, _part_rate_limit(dice.which))
+            if fault in ("error_after_500", "error_after_503"):
+                self._count("error_after")
+                _run_to_end(app, environ)
+                return _error(start_response, _injected_error("error_" + fault[-3:], 0))
+            return app(environ, start_response)
+
+        return serve
+
     def _throw(self) -> _Dice:
         s = self.settings
         with self._lock:
@@ -208,7 +234,7 @@ class FaultMiddleware:
             fault = "cut"
         else:
             fault = None
-        return _Dice(delay, fault)
+        return _Dice(delay, fault, which)
 
     def _cut_response(self, environ: dict, start_response: StartResponse) -> Iterator[bytes]:
         """Run the request, send the headers and about half the body, then drop the line."""
@@ -372,6 +398,12 @@ def _run_to_end(app: Callable, environ: dict) -> None:
     finally:
         if hasattr(result, "close"):
             result.close()
+
+
+def _part_rate_limit(which: float) -> DriveError:
+    if which < 0.5:
+        return DriveError(403, "rateLimitExceeded", "Rate Limit Exceeded")
+    return DriveError(403, "userRateLimitExceeded", "User Rate Limit Exceeded")
 
 
 def _injected_error(kind: str, retry_after: float) -> DriveError:

@@ -139,7 +139,9 @@ def start_emulator(
     token = token or secrets.token_urlsafe(32)
     settings = settings or EmulatorSettings()
     app = DriveApp(root, settings, token=token)
-    faults = FaultMiddleware(BatchMiddleware(app), settings, token=token)
+    batch = BatchMiddleware(app)
+    faults = FaultMiddleware(batch, settings, token=token)
+    batch.part_app = faults.part_app(app)
     try:
         server = make_keepalive_server(
             host, port, RequestGate(faults, token=token), max_idle=max_idle_connections

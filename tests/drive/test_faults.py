@@ -247,3 +247,17 @@ def test_listing_follows_short_pages_and_lists_again_when_the_token_dies(emulato
     emulator.settings.faults_off()
     assert pages_seen
     assert sorted(names) == sorted([f"{i:02d}" for i in range(30)] + ["late"])
+
+
+def test_batched_delete_retries_the_parts_that_failed(emulator):
+    """Per-part 403 rate limits and 5xx inside a 200 batch: the client retries just those
+    parts (housekeeping's per-part rounds) until every file is gone."""
+    client = make_client(emulator)
+    ids = [client.upload(b"%d" % i, f"parts/{i}").file.id for i in range(60)]
+    emulator.faults.reset_stats()
+    emulator.settings.update({"rate_limit_403": 0.25, "error_rate": 0.1, "seed": 8})
+    client.delete_ids(ids)
+    stats = emulator.faults.stats()
+    emulator.settings.faults_off()
+    assert client.listdir("parts") == []
+    assert stats["rate_limit_403"] >= 5 and client.retries > 0

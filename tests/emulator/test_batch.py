@@ -64,21 +64,23 @@ def test_100_creates_gets_and_deletes_in_one_batch_each(drive):
 
 
 def test_each_callback_gets_its_own_result_or_error(drive):
+    # Parts run in no promised order: none of them depends on another.
     keep = drive.files().create(body={"name": "keep"}).execute()["id"]
+    other = drive.files().create(body={"name": "other"}).execute()["id"]
     results = run_batch(
         drive,
         [
-            ("get-ok", drive.files().get(fileId=keep, fields="name")),
+            ("get-ok", drive.files().get(fileId=other, fields="name")),
             ("get-missing", drive.files().get(fileId="no-such-file")),
             ("update-ok", drive.files().update(fileId=keep, body={"name": "kept"})),
             ("delete-missing", drive.files().delete(fileId="nor-this-one")),
-            ("list", drive.files().list(q="name = 'kept'", fields="files(id)")),
+            ("list", drive.files().list(q="name = 'other'", fields="files(id)")),
         ],
     )
     ok, errors = results.ok(), results.errors()
-    assert ok["get-ok"] == {"name": "keep"}
+    assert ok["get-ok"] == {"name": "other"}
     assert ok["update-ok"]["name"] == "kept"
-    assert ok["list"] == {"files": [{"id": keep}]}
+    assert ok["list"] == {"files": [{"id": other}]}
     assert sorted(errors) == ["delete-missing", "get-missing"]
     for error in errors.values():
         assert isinstance(error, HttpError) and error.resp.status == 404
@@ -224,3 +226,73 @@ def test_split_multipart_and_folded_headers():
     assert split_multipart(body, b"zz") == [b"A: 1\r\n\r\none", b"B: 2\n\ntwo"]
     block = b"Content-ID: <0f1e2d3c-aaaa-bbbb\r\n + 17>\r\nX-Long: a\r\n\tb"
     assert parse_headers(block) == [("Content-ID", "<0f1e2d3c-aaaa-bbbb + 17>"), ("X-Long", "a\tb")]
+
+
+def test_parts_may_name_their_url_absolutely(emulator, drive):
+    """Google's batch guide writes parts as ``GET https://www.googleapis.com/drive/v3/files/ID``;
+    only the path and query count."""
+    file_id = drive.files().create(body={"name": "abs"}).execute()["id"]
+    google = f"https://www.googleapis.com/drive/v3/files/{file_id}?fields=name"
+    status, data, ctype = _raw_batch(
+        emulator,
+        [
+            _part("x+1", f"GET {google} HTTP/1.1"),
+            _part("x+2", f"GET {emulator.url}drive/v3/files/{file_id}?fields=id HTTP/1.1"),
+        ],
+        token=emulator.token,
+    )
+    assert status == 200
+    answers = _answers(data, ctype)
+    assert answers["<response-x+1>"] == (200, '{"name":"abs"}')
+    assert answers["<response-x+2>"] == (200, f'{{"id":"{file_id}"}}')
+    # A target that is neither a path nor an HTTP(S) URL is a malformed part.
+    status, _, _ = _raw_batch(
+        emulator,
+        [_part("x+3", "GET ftp://elsewhere/drive/v3/files HTTP/1.1")],
+        token=emulator.token,
+    )
+    assert status == 400
+
+
+def test_parts_fail_on_their_own_under_faults(emulator, drive):
+    """Per-part 403 ``rateLimitExceeded``/``userRateLimitExceeded`` (domain ``usageLimits``) and
+    5xx inside a 200 batch, as Drive's "Resolve errors" guide describes for batches."""
+    file_id = drive.files().create(body={"name": "p"}).execute()["id"]
+    parts = [
+        _part(f"g+{i}", f"GET /drive/v3/files/{file_id}?fields=id HTTP/1.1") for i in range(40)
+    ]
+    emulator.settings.update({"rate_limit_403": 0.3, "error_rate": 0.1, "seed": 3})
+    for _ in range(20):
+        status, data, ctype = _raw_batch(emulator, parts, token=emulator.token)
+        if status == 200:
+            break
+    assert status == 200
+    answers = _answers(data, ctype)
+    codes = [code for code, _ in answers.values()]
+    assert codes.count(200) > 0 and codes.count(403) > 0 and {500, 503} & set(codes)
+    reasons = set()
+    for code, body in answers.values():
+        if code == 403:
+            detail = json.loads(body)["error"]["errors"][0]
+            assert detail["domain"] == "usageLimits"
+            reasons.add(detail["reason"])
+    assert reasons == {"rateLimitExceeded", "userRateLimitExceeded"}
+
+
+def test_answers_come_back_in_no_promised_order(emulator, drive):
+    """Google's batch guide: "The server might perform your calls in any order" and answers
+    are matched by Content-ID, not position."""
+    file_id = drive.files().create(body={"name": "o"}).execute()["id"]
+    parts = [
+        _part(f"o+{i}", f"GET /drive/v3/files/{file_id}?fields=id HTTP/1.1") for i in range(30)
+    ]
+    status, data, ctype = _raw_batch(emulator, parts, token=emulator.token)
+    assert status == 200
+    order = list(_answers(data, ctype))
+    assert sorted(order) == sorted(f"<response-o+{i}>" for i in range(30))
+    assert order != [f"<response-o+{i}>" for i in range(30)]
+    # The client library matches by Content-ID: every callback still gets its own answer.
+    results = run_batch(
+        drive, [(f"r{i}", drive.files().get(fileId=file_id, fields="id")) for i in range(30)]
+    )
+    assert results.by_id == {f"r{i}": ({"id": file_id}, None) for i in range(30)}
