@@ -15,7 +15,12 @@ import queue
 import threading
 from typing import IO
 
-from colab_magics.drive.errors import DriveError, DriveIntegrityError, map_exception
+from colab_magics.drive.errors import (
+    DriveError,
+    DriveIntegrityError,
+    DriveNotDownloadable,
+    map_exception,
+)
 from colab_magics.drive.model import FILE_FIELDS, DriveFile
 from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.transport import Transport
@@ -167,10 +172,14 @@ class _WriteInline:
 def _fetch(
     transport: Transport, file: DriveFile, out: IO[bytes], chunk_size: int, progress: Callback
 ) -> int:
-    if file.is_folder or file.md5 is None:
-        raise DriveError(
-            f"{file.name!r} has no downloadable content (a folder or a Google Docs file)."
+    if file.is_native:
+        raise DriveNotDownloadable(
+            f"{file.name!r} is a Google-native file ({file.mime_type}): it has no bytes to "
+            "download, only exports (File > Download in Drive, or files.export).",
+            reason="fileNotDownloadable",
         )
+    if file.is_folder or file.md5 is None:
+        raise DriveError(f"{file.name!r} has no downloadable content (a folder).")
     size = file.size or 0
     progress.set_size(size)
     url = f"{transport.files_url}/{file.id}?alt=media"

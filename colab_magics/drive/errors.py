@@ -63,6 +63,11 @@ class DriveIntegrityError(DriveError):
     """The bytes Drive holds are not the bytes we sent or expected (md5 mismatch)."""
 
 
+class DriveNotDownloadable(DriveError):
+    """A Google-native file (Docs, Sheets, Slides, a shortcut): it has no bytes of its own to
+    download; Drive only exports it to another format (``files.export``)."""
+
+
 class DriveDuplicateError(DriveError):
     """A path names more than one file (Drive allows duplicate names) and a unique one was asked."""
 
@@ -153,6 +158,13 @@ def error_from_response(
         return DriveNotFound(
             f"Not found on Drive{subject}. Check the path or id, and that this account "
             "(and the drive.file scope, which only sees files this app made) can see it.",
+            **kw,
+        )
+    if reason in ("fileNotDownloadable", "fileNotExportable"):
+        return DriveNotDownloadable(
+            f"Drive cannot send the bytes of this file{subject}: {detail}A Google Docs, Sheets "
+            "or Slides file or a shortcut has no content of its own; export it (File > "
+            "Download in Drive, or files.export) or skip it.",
             **kw,
         )
     if status == 409 or reason in ("duplicate", "fileIdInUse"):

@@ -6,6 +6,8 @@ import dataclasses
 from typing import Any
 
 FOLDER_MIME = "application/vnd.google-apps.folder"
+NATIVE_PREFIX = "application/vnd.google-apps."
+"""Google's own types: Docs, Sheets, Slides, shortcuts (and folders)."""
 
 # Only what the client uses: partial responses keep listings of 100k files small.
 FILE_FIELDS = (
@@ -16,7 +18,8 @@ LIST_FIELDS = f"nextPageToken,files({FILE_FIELDS})"
 
 @dataclasses.dataclass(frozen=True)
 class DriveFile:
-    """One file or folder as Drive reported it (``size``/``md5`` are None for folders)."""
+    """One file or folder as Drive reported it (``size``/``md5`` are None for folders and
+    for Google-native files, see :attr:`is_native`)."""
 
     id: str
     name: str
@@ -32,6 +35,11 @@ class DriveFile:
     @property
     def is_folder(self) -> bool:
         return self.mime_type == FOLDER_MIME
+
+    @property
+    def is_native(self) -> bool:
+        """A Google Docs Editors file or a shortcut: no bytes to download (export only)."""
+        return self.mime_type.startswith(NATIVE_PREFIX) and not self.is_folder
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> DriveFile:

@@ -35,6 +35,7 @@ _RULES: list[tuple[str, list[str], Handler]] = [
     ("/drive/v3/files/<file_id>", ["PATCH"], files_api.update),
     ("/drive/v3/files/<file_id>", ["DELETE"], files_api.delete),
     ("/drive/v3/files/<file_id>/copy", ["POST"], files_api.copy),
+    ("/drive/v3/files/<file_id>/export", ["GET"], files_api.export),
     ("/drive/v3/about", ["GET"], account.about),
     ("/drive/v3/changes", ["GET"], account.list_changes),
     ("/drive/v3/changes/startPageToken", ["GET"], account.start_page_token),

@@ -42,6 +42,10 @@ def get(ctx: Context, request: Request, file_id: str) -> Response:
     return _answer(request, record)
 
 
+def export(ctx: Context, request: Request, file_id: str) -> Response:
+    return media.export(ctx.store, request, ctx.store.require(file_id))
+
+
 def create(ctx: Context, request: Request) -> Response:
     spec = new_file(read_json_body(request))
     return _answer(request, ctx.store.create(spec, None))

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Request, Response
 
 from colab_magics.emulator.errors import DriveError
 from colab_magics.emulator.records import FileRecord
+from colab_magics.emulator.resources import EXPORTS
 from colab_magics.emulator.store import Store
 from colab_magics.emulator.wire import JSON_TYPE, READ_BLOCK, RangeError, parse_range
 
@@ -27,7 +28,7 @@ def _stream(f: BinaryIO, length: int) -> Iterator[bytes]:
 
 def download(store: Store, request: Request, record: FileRecord) -> Response:
     """The content of ``record``: 200 whole, 206 for a satisfiable ``Range``, else 416."""
-    if record.is_folder:
+    if record.is_folder or record.is_native:
         raise DriveError(
             403,
             "fileNotDownloadable",
@@ -63,3 +64,32 @@ def download(store: Store, request: Request, record: FileRecord) -> Response:
         content_type=record.mime_type,
         direct_passthrough=True,
     )
+
+
+EXPORT_LIMIT = 10 * 1024 * 1024
+"""Drive's files.export refuses content larger than 10 MB (``exportSizeLimitExceeded``)."""
+
+
+def export(store: Store, request: Request, record: FileRecord) -> Response:
+    """``files.export``: a Docs Editors file as one of the types it converts to.
+
+    Drive's reference: "Exports a Google Workspace document to the requested MIME type ...
+    limited to 10MB"; other files answer 403 ``fileNotExportable``.
+    """
+    kind = request.args.get("mimeType")
+    if not kind:
+        raise DriveError(400, "required", "Required parameter: mimeType", location="mimeType")
+    if not record.is_native or record.mime_type not in EXPORTS:
+        raise DriveError(
+            403, "fileNotExportable", "Export only supports Docs Editors files.", location="fileId"
+        )
+    if kind not in EXPORTS[record.mime_type]:
+        raise DriveError(
+            400, "badRequest", "The requested conversion is not supported.", location="mimeType"
+        )
+    if (record.size or 0) > EXPORT_LIMIT:
+        raise DriveError(403, "exportSizeLimitExceeded", "This file is too large to be exported.")
+    data = b""
+    if record.blob:
+        data = store.blobs.path(record.blob).read_bytes()
+    return Response(data, status=200, content_type=kind)

@@ -8,7 +8,7 @@ import hashlib
 import re
 import secrets
 
-from colab_magics.emulator.schema import FOLDER_MIME
+from colab_magics.emulator.schema import FOLDER_MIME, NATIVE_PREFIX
 
 EMPTY_MD5 = hashlib.md5(b"").hexdigest()
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -69,6 +69,11 @@ class FileRecord:
     @property
     def is_folder(self) -> bool:
         return self.mime_type == FOLDER_MIME
+
+    @property
+    def is_native(self) -> bool:
+        """A Google Docs Editors file or shortcut: no bytes of its own, only exports."""
+        return self.mime_type.startswith(NATIVE_PREFIX) and not self.is_folder
 
 
 COLUMNS = [

@@ -27,6 +27,14 @@ _CAPABILITIES = {
 }
 
 
+EXPORTS = {
+    "application/vnd.google-apps.document": ("text/plain", "text/markdown"),
+    "application/vnd.google-apps.spreadsheet": ("text/csv",),
+    "application/vnd.google-apps.presentation": ("text/plain",),
+}
+"""What ``files.export`` converts each native type to here: its stored text, as is."""
+
+
 def file_resource(record: FileRecord) -> dict[str, Any]:
     """The full ``drive#file`` resource for ``record``."""
     res: dict[str, Any] = {
@@ -50,6 +58,7 @@ def file_resource(record: FileRecord) -> dict[str, Any]:
             "canAddChildren": record.is_folder,
             "canListChildren": record.is_folder,
             "canDownload": not record.is_folder,
+            "canCopy": not record.is_folder,
         },
     }
     if record.parents:  # the root folder has none, and Drive then leaves the field out
@@ -62,7 +71,9 @@ def file_resource(record: FileRecord) -> dict[str, Any]:
         res["appProperties"] = dict(record.app_properties)
     if record.properties:
         res["properties"] = dict(record.properties)
-    if not record.is_folder:
+    # Docs Editors files and shortcuts have no size or checksums (files resource, "md5Checksum:
+    # Only populated for files with content stored in Google Drive").
+    if not record.is_folder and not record.is_native:
         res["size"] = str(record.size or 0)
         res["md5Checksum"] = record.md5
         res["sha256Checksum"] = record.sha256

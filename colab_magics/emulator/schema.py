@@ -7,6 +7,8 @@ which sort correctly as text. Booleans are 0/1 integers.
 from __future__ import annotations
 
 FOLDER_MIME = "application/vnd.google-apps.folder"
+NATIVE_PREFIX = "application/vnd.google-apps."
+"""Google's own types (Docs, Sheets, shortcuts, folders): no size or md5 on Drive."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (

@@ -29,6 +29,9 @@ class RemoteTree:
     duplicates: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     unsafe: dict[str, str] = dataclasses.field(default_factory=dict)
     """Names that cannot be a local file name (``..``, containing ``/``): path -> why."""
+    native: dict[str, DriveFile] = dataclasses.field(default_factory=dict)
+    """Google Docs, Sheets, Slides and shortcuts by path: no bytes to pull or compare, so
+    they are kept out of ``files`` (a push never replaces or deletes them)."""
 
 
 def drive_parts(client: DriveClient, drive_path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -83,7 +86,10 @@ def list_tree(client: DriveClient, root: DriveFile | None) -> RemoteTree:
         if not here:
             continue
         folders = [f for f in here if f.is_folder]
-        files = [f for f in here if not f.is_folder]
+        files = [f for f in here if not f.is_folder and not f.is_native]
+        natives = [f for f in here if f.is_native]
+        if natives:
+            tree.native[path] = pick(natives)
         if folders:
             folder = pick(folders)
             tree.folders[path] = folder
@@ -107,7 +113,9 @@ def file_tree(
         found = client.resolve(join((*parts, name)))
     except DriveNotFound:
         return tree
-    if not found.file.is_folder:
+    if found.file.is_native:
+        tree.native[name] = found.file
+    elif not found.file.is_folder:
         tree.files[name] = client.file(found.file.id)  # fresh size and md5, not a cached copy
     for dup_path, same in found.duplicates.items():
         if dup_path == join((*parts, name)):
