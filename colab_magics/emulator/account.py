@@ -44,12 +44,14 @@ def about(ctx: Context, request: Request) -> Response:
         "folderColorPalette": [],
         "rootFolderId": ctx.store.root_id,
     }
-    return json_response(apply_fields(resource, fields, default=fields))
+    return json_response(apply_fields(resource, fields, default=fields, schema="About"))
 
 
 def start_page_token(ctx: Context, request: Request) -> Response:
     resource = {"kind": "drive#startPageToken", "startPageToken": str(ctx.store.start_page_token())}
-    return json_response(apply_fields(resource, request.args.get("fields"), default="*"))
+    return json_response(
+        apply_fields(resource, request.args.get("fields"), default="*", schema="StartPageToken")
+    )
 
 
 def list_changes(ctx: Context, request: Request) -> Response:
@@ -97,4 +99,6 @@ def list_changes(ctx: Context, request: Request) -> Response:
         last = rows[-1]["seq"] + 1 if rows else seq
         page["newStartPageToken"] = str(max(last, seq))
     fields = request.args.get("fields")
-    return json_response(apply_fields(page, fields, default=CHANGES_LIST_DEFAULT))
+    return json_response(
+        apply_fields(page, fields, default=CHANGES_LIST_DEFAULT, schema="ChangeList")
+    )

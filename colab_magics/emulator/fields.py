@@ -5,16 +5,22 @@ and ``c`` inside ``a``, nesting freely; ``*`` selects everything at its level; w
 tokens is ignored. A selection inside a list applies to each element (``files(id,name)``).
 Selections on the same field merge, and selecting a field whole wins over selecting part of it.
 
-Unlike Drive, which rejects some unknown field names, the emulator ignores them: a field the
-resource lacks is simply absent from the answer, which keeps lenient clients working. Malformed
-masks (unbalanced parentheses, empty names) raise ``DriveError`` 400 ``invalidParameter``.
+Names are checked against the resource's schema in the discovery document the client library
+ships, as Drive checks them: ``files(id,capabilities,canAddChildren)`` is "Invalid field
+selection canAddChildren" (the "Return specific fields" guide's example), a 400
+``invalidParameter`` at location ``fields``, as are malformed masks (unbalanced parentheses,
+empty names). A known field the resource happens not to have is simply absent.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import re
 from typing import Any
+
+from googleapiclient.discovery_cache import get_static_doc
 
 from colab_magics.emulator.errors import DriveError
 
@@ -152,8 +158,48 @@ def parse_fields(spec: str) -> FieldMask:
     return _Parser(spec).parse()
 
 
-def apply_fields(resource: dict[str, Any], spec: str | None, *, default: str) -> dict[str, Any]:
-    """The partial response for ``resource`` under ``fields=spec`` (``default`` when absent)."""
+def apply_fields(
+    resource: dict[str, Any], spec: str | None, *, default: str, schema: str | None = None
+) -> dict[str, Any]:
+    """The partial response for ``resource`` under ``fields=spec`` (``default`` when absent).
+
+    ``schema`` names the resource's type in Drive's discovery document (``File``,
+    ``FileList``...); a selected name it does not have is refused (None: not checked).
+    """
     if spec is None or not spec.strip():
         spec = default
-    return parse_fields(spec).apply(resource)
+    mask = parse_fields(spec)
+    if schema is not None:
+        check_fields(mask, _schemas()[schema])
+    return mask.apply(resource)
+
+
+@functools.cache
+def _schemas() -> dict[str, Any]:
+    return json.loads(get_static_doc("drive", "v3"))["schemas"]
+
+
+def check_fields(mask: FieldMask, schema: dict[str, Any]) -> None:
+    """Raise 400 for a name in ``mask`` that ``schema`` (an object schema) does not have."""
+    properties = schema.get("properties", {})
+    for name, sub in mask.children.items():
+        if name == "*":
+            continue
+        prop = properties.get(name)
+        if prop is None:
+            raise _bad_fields(name)
+        if sub is _WHOLE:
+            continue
+        target = prop.get("items", prop)  # a selection inside a list applies to each item
+        if "$ref" in target:
+            target = _schemas()[target["$ref"]]
+        if "properties" in target:
+            check_fields(sub, target)
+        elif "additionalProperties" not in target:  # a map's keys are the caller's own
+            raise _bad_fields(f"{name}({','.join(sub.children)})")
+
+
+def require_valid_fields(spec: str | None, *, schema: str) -> None:
+    """Refuse a bad ``fields`` before a write is done, not after (the answer would be lost)."""
+    if spec is not None and spec.strip():
+        check_fields(parse_fields(spec), _schemas()[schema])

@@ -7,7 +7,12 @@ from werkzeug.wrappers import Request, Response
 from colab_magics.emulator import media
 from colab_magics.emulator.context import Context
 from colab_magics.emulator.errors import invalid
-from colab_magics.emulator.fields import FILE_DEFAULT, FILES_LIST_DEFAULT, apply_fields
+from colab_magics.emulator.fields import (
+    FILE_DEFAULT,
+    FILES_LIST_DEFAULT,
+    apply_fields,
+    require_valid_fields,
+)
 from colab_magics.emulator.metadata import file_changes, new_file
 from colab_magics.emulator.query import compile_order_by, compile_query
 from colab_magics.emulator.records import FileRecord, new_file_id
@@ -24,7 +29,9 @@ MAX_PAGE_SIZE = 1000
 
 def _answer(request: Request, record: FileRecord) -> Response:
     return json_response(
-        apply_fields(file_resource(record), request.args.get("fields"), default=FILE_DEFAULT)
+        apply_fields(
+            file_resource(record), request.args.get("fields"), default=FILE_DEFAULT, schema="File"
+        )
     )
 
 
@@ -47,11 +54,13 @@ def export(ctx: Context, request: Request, file_id: str) -> Response:
 
 
 def create(ctx: Context, request: Request) -> Response:
+    require_valid_fields(request.args.get("fields"), schema="File")
     spec = new_file(read_json_body(request))
     return _answer(request, ctx.store.create(spec, None))
 
 
 def update(ctx: Context, request: Request, file_id: str) -> Response:
+    require_valid_fields(request.args.get("fields"), schema="File")
     changes = file_changes(read_json_body(request))
     changes.add_parents = param_list(request, "addParents")
     changes.remove_parents = param_list(request, "removeParents")
@@ -59,6 +68,7 @@ def update(ctx: Context, request: Request, file_id: str) -> Response:
 
 
 def copy(ctx: Context, request: Request, file_id: str) -> Response:
+    require_valid_fields(request.args.get("fields"), schema="File")
     body = read_json_body(request)
     source = ctx.store.require(file_id)
     body.setdefault("name", source.name)
@@ -125,4 +135,8 @@ def list_files(ctx: Context, request: Request) -> Response:
     if len(records) > shown:
         last = records[shown - 1].id if shown else last  # an empty page keeps the cursor
         page["nextPageToken"] = ctx.page_tokens.issue(listing, offset + shown, last)
-    return json_response(apply_fields(page, request.args.get("fields"), default=FILES_LIST_DEFAULT))
+    return json_response(
+        apply_fields(
+            page, request.args.get("fields"), default=FILES_LIST_DEFAULT, schema="FileList"
+        )
+    )

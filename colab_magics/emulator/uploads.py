@@ -10,7 +10,7 @@ from werkzeug.wrappers import Request, Response
 from colab_magics.emulator.blobs import Blob, BlobWriter
 from colab_magics.emulator.context import Context
 from colab_magics.emulator.errors import DriveError, bad_request, invalid, not_found
-from colab_magics.emulator.fields import FILE_DEFAULT, apply_fields
+from colab_magics.emulator.fields import FILE_DEFAULT, apply_fields, require_valid_fields
 from colab_magics.emulator.metadata import file_changes, new_file
 from colab_magics.emulator.multipart import MultipartReader
 from colab_magics.emulator.records import FileRecord
@@ -30,6 +30,7 @@ def upload(ctx: Context, request: Request, file_id: str | None = None) -> Respon
     """``POST /upload/drive/v3/files`` (create) or ``PATCH …/files/{id}`` (update)."""
     if "upload_id" in request.args:
         return resumable_chunk(ctx, request)
+    require_valid_fields(request.args.get("fields"), schema="File")
     kind = request.args.get("uploadType")
     if kind == "media":
         if file_id is None and request.content_length:
@@ -154,8 +155,6 @@ def _initiate(ctx: Context, request: Request, file_id: str | None) -> Response:
         file_changes(metadata)
         if total is not None:
             ctx.store.check_quota(total - (record.size or 0))
-    # A bad fields mask must fail now, not after the last byte arrived.
-    apply_fields({}, request.args.get("fields"), default=FILE_DEFAULT)
     params = {k: v for k, v in request.args.items() if k not in ("upload_id",)}
     session = ctx.sessions.create(
         file_id=file_id,
@@ -254,4 +253,6 @@ def _finished(ctx: Context, session: Session) -> Response:
 
 
 def _file_answer(fields: str | None, record: FileRecord) -> Response:
-    return json_response(apply_fields(file_resource(record), fields, default=FILE_DEFAULT))
+    return json_response(
+        apply_fields(file_resource(record), fields, default=FILE_DEFAULT, schema="File")
+    )

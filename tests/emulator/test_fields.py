@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from colab_magics.emulator.errors import DriveError
@@ -157,3 +159,58 @@ def test_malformed_fields_are_invalid_parameter(spec):
         apply_fields(FILE, spec, default=FILE_DEFAULT)
     e = caught.value
     assert (e.status, e.reason, e.location) == (400, "invalidParameter", "fields")
+
+
+@pytest.mark.parametrize(
+    "spec, bad",
+    [
+        ("files(id,capabilities,canAddChildren)", "canAddChildren"),  # the guide's own example
+        ("nope", "nope"),
+        ("files(id,nmae)", "nmae"),
+        ("files/owners(displayName,shoeSize)", "shoeSize"),
+        ("kind,files(id),nextPageTokn", "nextPageTokn"),
+        ("files(name(first))", "name(first)"),
+    ],
+)
+def test_unknown_fields_are_refused_against_drive_s_schema(drive, emulator, spec, bad):
+    """Drive's "Return specific fields" guide: files.list(fields='files(id,capabilities,
+    canAddChildren)') fails with "Invalid field selection canAddChildren" (400, location
+    ``fields``; Google's reason for it is ``invalidParameter``)."""
+    from googleapiclient.errors import HttpError
+
+    with pytest.raises(HttpError) as caught:
+        drive.files().list(fields=spec).execute()
+    detail = json.loads(caught.value.content)["error"]["errors"][0]
+    assert caught.value.resp.status == 400
+    assert (detail["reason"], detail["location"]) == ("invalidParameter", "fields")
+    assert detail["message"] == f"Invalid field selection {bad}"
+
+
+def test_unknown_fields_are_refused_on_every_method(drive, emulator):
+    from googleapiclient.errors import HttpError
+
+    file_id = drive.files().create(body={"name": "f"}, fields="id").execute()["id"]
+    calls = [
+        lambda: drive.files().get(fileId=file_id, fields="id,bogus").execute(),
+        lambda: drive.files().create(body={"name": "g"}, fields="bogus").execute(),
+        lambda: drive.files().update(fileId=file_id, body={}, fields="bogus").execute(),
+        lambda: drive.about().get(fields="storageQuota(bogus)").execute(),
+        lambda: drive.changes().list(pageToken="1", fields="changes(file(bogus))").execute(),
+        lambda: drive.changes().getStartPageToken(fields="bogus").execute(),
+    ]
+    for call in calls:
+        with pytest.raises(HttpError) as caught:
+            call()
+        assert caught.value.resp.status == 400
+    # Nothing was created by the refused create.
+    assert [f["name"] for f in drive.files().list().execute()["files"]] == ["f"]
+
+
+def test_known_fields_the_file_lacks_and_maps_are_fine(drive):
+    file_id = drive.files().create(body={"name": "f", "appProperties": {"k": "v"}}).execute()["id"]
+    got = (
+        drive.files()
+        .get(fileId=file_id, fields="id,description,appProperties(k,other),capabilities/canEdit")
+        .execute()
+    )
+    assert got == {"id": file_id, "appProperties": {"k": "v"}, "capabilities": {"canEdit": True}}
