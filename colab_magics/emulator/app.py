@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from colab_magics.emulator.gate import token_ok
 from colab_magics.emulator.sessions import Sessions
 from colab_magics.emulator.settings import EmulatorSettings
 from colab_magics.emulator.store import Store
-from colab_magics.emulator.wire import error_response
+from colab_magics.emulator.wire import error_response, read_small_body
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class DriveApp:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         request = Request(environ)
         try:
+            override_method(environ)
+            request = Request(environ)
             response = self.dispatch(request)
         except DriveError as e:
             response = error_response(e)
@@ -98,6 +101,33 @@ class DriveApp:
             log.exception("emulator: %s %s failed", request.method, request.path)
             response = error_response(DriveError(500, "backendError", "Backend Error"))
         return response(environ, start_response)
+
+
+_OVERRIDABLE = ("GET", "PATCH", "PUT", "DELETE")
+
+
+def override_method(environ: dict) -> None:
+    """Honour ``X-HTTP-Method-Override`` on a POST, as Google's front end does.
+
+    google-api-python-client sends a GET whose URL passes 2048 characters
+    (``googleapiclient/http.py``, ``MAX_URI_LENGTH``) as a POST with the override header and
+    the query string as an ``application/x-www-form-urlencoded`` body; the body's parameters
+    join the URL's.
+    """
+    wanted = environ.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").strip().upper()
+    if not wanted or environ.get("REQUEST_METHOD") != "POST":
+        return
+    if wanted not in _OVERRIDABLE:
+        raise DriveError(400, "badRequest", f"Unsupported X-HTTP-Method-Override: {wanted}.")
+    environ["REQUEST_METHOD"] = wanted
+    ctype = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if wanted == "GET" and ctype == "application/x-www-form-urlencoded":
+        form = read_small_body(Request(environ)).decode("latin-1").strip()
+        query = environ.get("QUERY_STRING", "")
+        environ["QUERY_STRING"] = "&".join(p for p in (query, form) if p)
+        environ["CONTENT_LENGTH"] = "0"
+        environ.pop("CONTENT_TYPE", None)
+        environ["wsgi.input"] = io.BytesIO(b"")
 
 
 def make_app(root: str | Path, settings: EmulatorSettings, *, token: str) -> DriveApp:

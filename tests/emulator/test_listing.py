@@ -210,3 +210,45 @@ def test_a_page_token_dies_when_the_listing_changes_shape_before_it(emulator, dr
     drive.files().delete(fileId=made[0]["id"]).execute()
     with pytest.raises(HttpError):
         drive.files().list(pageSize=3, orderBy="name", pageToken=again["nextPageToken"]).execute()
+
+
+def test_a_query_past_2048_characters_goes_as_post_with_method_override(emulator, drive):
+    """google-api-python-client turns a GET whose URL passes 2048 characters
+    (``googleapiclient/http.py``, ``MAX_URI_LENGTH``) into a POST with
+    ``X-HTTP-Method-Override: GET`` and the query in a form body; it is still a files.list."""
+    wanted = _make(drive, ["needle-1", "needle-2"])
+    _make(drive, ["hay"])
+    names = [f"needle-{i}" for i in range(1, 120)]
+    q = " or ".join(f"name = '{n}'" for n in names)
+    assert len(q) > 2048
+    seen = []
+    emulator.faults.on_request(lambda event: seen.append((event.method, event.headers)))
+    try:
+        page = drive.files().list(q=q, fields="files(id,name)", orderBy="name").execute()
+    finally:
+        emulator.faults.on_request(None)
+    assert page["files"] == wanted
+    method, headers = seen[-1]
+    assert method == "POST" and headers["x-http-method-override"] == "GET"
+    # Nothing was created by it.
+    assert len(drive.files().list(fields="files(id)").execute()["files"]) == 3
+
+
+def test_method_override_by_raw_http(emulator):
+    """The form body's parameters join the URL's; an override the emulator cannot honour is a
+    400 rather than a silent create."""
+    status, _, body = raw(
+        emulator,
+        "POST",
+        "/drive/v3/files?fields=kind",
+        body=b"pageSize=5&q=name+%3D+%27none%27",
+        headers={
+            "X-HTTP-Method-Override": "GET",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    assert status == 200 and json.loads(body) == {"kind": "drive#fileList"}
+    status, _, _ = raw(
+        emulator, "POST", "/drive/v3/files", body=b"{}", headers={"X-HTTP-Method-Override": "TRACE"}
+    )
+    assert status == 400
