@@ -207,8 +207,7 @@ def resumable_chunk(ctx: Context, request: Request) -> Response:
             return _incomplete(session)
         start = session.received if first is None else first
         if start > session.received:
-            # A gap: say where the session stands; the client resends from there.
-            return _incomplete(session)
+            return _gap(session, start)
         if header is None:
             final_total = session.received + (length or 0)
             if session.total is not None and final_total != session.total:
@@ -223,6 +222,17 @@ def resumable_chunk(ctx: Context, request: Request) -> Response:
         if complete:
             return _complete(ctx, session)
         return _incomplete(session)
+
+
+def _gap(session: Session, start: int) -> Response:
+    """A chunk starting past what the session holds: Google's upload server answers 503 with
+    a plain-text body naming both offsets (public reports of its answer; the exact wording
+    is not documented). The client must ask where the upload stands and resend from there."""
+    text = (
+        "Invalid request.  According to the Content-Range header, the upload offset is "
+        f"{start} byte(s), which exceeds already uploaded size of {session.received} byte(s)."
+    )
+    return Response(text, status=503, content_type="text/plain; charset=utf-8")
 
 
 def _incomplete(session: Session) -> Response:
@@ -243,16 +253,22 @@ def _complete(ctx: Context, session: Session) -> Response:
         ctx.sessions.drop(session.id)
         raise
     ctx.sessions.complete(session, record.id)
-    return _file_answer(session.params.get("fields"), record)
+    return _file_answer(session.params.get("fields"), record, _done_status(session))
 
 
 def _finished(ctx: Context, session: Session) -> Response:
     assert session.result_id is not None
     record = ctx.store.require(session.result_id)
-    return _file_answer(session.params.get("fields"), record)
+    return _file_answer(session.params.get("fields"), record, _done_status(session))
 
 
-def _file_answer(fields: str | None, record: FileRecord) -> Response:
+def _done_status(session: Session) -> int:
+    """201 Created for a finished resumable create, 200 for new content of a file (Drive's
+    "Upload file data": "200 OK or 201 Created"; google-api-python-client takes either)."""
+    return 201 if session.file_id is None else 200
+
+
+def _file_answer(fields: str | None, record: FileRecord, status: int = 200) -> Response:
     return json_response(
-        apply_fields(file_resource(record), fields, default=FILE_DEFAULT, schema="File")
+        apply_fields(file_resource(record), fields, default=FILE_DEFAULT, schema="File"), status
     )

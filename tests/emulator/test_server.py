@@ -90,7 +90,7 @@ def test_state_survives_a_restart(tmp_path, make_drive):
             body=rest,
             headers={"Content-Range": f"bytes {256 * 1024}-{total - 1}/{total}"},
         )
-        assert status == 200
+        assert status == 201
         assert json.loads(body)["md5Checksum"] == md5(data[: 256 * 1024] + rest)
         changes = drive.changes().list(pageToken=token, fields="changes(fileId)").execute()
         assert [c["fileId"] for c in changes["changes"]] == [json.loads(body)["id"]]
