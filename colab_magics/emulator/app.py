@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import random
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -63,9 +62,7 @@ class DriveApp:
 
     def __init__(self, root: str | Path, settings: EmulatorSettings, *, token: str) -> None:
         self.store = Store(root, settings)
-        self.ctx = Context(
-            self.store, Sessions(self.store), settings, dice=random.Random(settings.seed)
-        )
+        self.ctx = Context(self.store, Sessions(self.store), settings)
         self._token = token
         self._map = _route_map()
 

@@ -118,15 +118,19 @@ def list_files(ctx: Context, request: Request) -> Response:
         return found[0].id if found else None
 
     token = request.args.get("pageToken")
-    offset, last = ctx.page_tokens.read(token, listing, id_at) if token else (0, None)
+    offset, last, was_empty = (
+        ctx.page_tokens.read(token, listing, id_at) if token else (0, None, False)
+    )
     if spaces not in ("drive",):
         records: list[FileRecord] = []
     else:
         records = ctx.store.search(where, params, order_by, page_size + 1, offset)
     shown = min(page_size, len(records))
-    if shown and ctx.dice.random() < ctx.settings.short_page_rate:
-        # Drive may answer fewer than pageSize files, even none, and still have more.
-        shown = ctx.dice.randrange(shown)
+    # Drive may answer fewer than pageSize files, even none, and still have more; never two
+    # empty pages in a row, so a listing always gets to its end.
+    least = 1 if was_empty else 0
+    if shown > least and ctx.chance() < ctx.settings.short_page_rate:
+        shown = least + int(ctx.chance() * (shown - least))
     page: dict = {
         "kind": "drive#fileList",
         "incompleteSearch": False,
@@ -134,7 +138,9 @@ def list_files(ctx: Context, request: Request) -> Response:
     }
     if len(records) > shown:
         last = records[shown - 1].id if shown else last  # an empty page keeps the cursor
-        page["nextPageToken"] = ctx.page_tokens.issue(listing, offset + shown, last)
+        page["nextPageToken"] = ctx.page_tokens.issue(
+            listing, offset + shown, last, empty=not shown
+        )
     return json_response(
         apply_fields(
             page, request.args.get("fields"), default=FILES_LIST_DEFAULT, schema="FileList"

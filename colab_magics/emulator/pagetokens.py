@@ -24,15 +24,17 @@ class PageTokens:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or secrets.token_bytes(32)
 
-    def issue(self, query: str, offset: int, last_id: str | None) -> str:
-        raw = json.dumps({"q": _digest(query), "o": offset, "l": last_id}).encode()
+    def issue(self, query: str, offset: int, last_id: str | None, *, empty: bool = False) -> str:
+        """A token for the page at ``offset``; ``empty`` says the page it follows held none."""
+        raw = json.dumps({"q": _digest(query), "o": offset, "l": last_id, "e": empty}).encode()
         mac = hmac.new(self._key, raw, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(mac + raw).decode().rstrip("=")
 
     def read(
         self, token: str, query: str, id_at: Callable[[int], str | None]
-    ) -> tuple[int, str | None]:
-        """Where ``token`` continues: its offset and the id just before it (None at 0).
+    ) -> tuple[int, str | None, bool]:
+        """Where ``token`` continues: its offset, the id just before it (None at 0), and
+        whether the page it follows was empty.
 
         ``id_at(i)`` is the id now at position ``i`` of the listing.
         """
@@ -44,13 +46,14 @@ class PageTokens:
             offset = int(value["o"]) if good else -1
             good = good and value["q"] == _digest(query) and offset >= 0
             last = value["l"] if good else None
-        except (ValueError, KeyError, TypeError):
-            good, offset, last = False, -1, None
+            empty = bool(value.get("e")) if good else False
+        except (ValueError, KeyError, TypeError, AttributeError):
+            good, offset, last, empty = False, -1, None, False
         if good and offset > 0:
             good = last is not None and id_at(offset - 1) == last
         if not good:
             raise invalid("Invalid Value", location="pageToken")
-        return offset, last
+        return offset, last, empty
 
 
 def _digest(query: str) -> str:

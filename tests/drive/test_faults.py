@@ -229,6 +229,7 @@ def test_listing_follows_short_pages_and_lists_again_when_the_token_dies(emulato
         f"{i:02d}" for i in range(30)
     ]
     # A file lands between two pages (ahead of the cursor: Drive lists newest first).
+    emulator.settings.update({"short_page_rate": 1.0})
     extra = make_client(emulator)
     pages_seen: list[str] = []
 

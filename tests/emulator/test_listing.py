@@ -162,7 +162,7 @@ def test_short_pages_still_carry_a_next_page_token(emulator, drive):
     ``pageSize`` and ``nextPageToken``; rclone's drive backend loops on the token alone)."""
     for i in range(40):
         emulator.app.store.create(NewFile(name=f"s{i:02d}"), None)
-    emulator.settings.update({"short_page_rate": 0.7})
+    emulator.settings.update({"short_page_rate": 0.7, "seed": 12})
     pages = _pages(drive, pageSize=10, orderBy="name")
     ids = [f["id"] for page in pages for f in page["files"]]
     assert len(ids) == 40 and len(set(ids)) == 40
@@ -252,3 +252,14 @@ def test_method_override_by_raw_http(emulator):
         emulator, "POST", "/drive/v3/files", body=b"{}", headers={"X-HTTP-Method-Override": "TRACE"}
     )
     assert status == 400
+
+
+def test_a_listing_of_only_short_pages_still_ends(emulator, drive):
+    """Even with every page cut short (some empty), a listing reaches its end: never two empty
+    pages in a row."""
+    _make(drive, [f"e{i}" for i in range(5)])
+    emulator.settings.update({"short_page_rate": 1.0, "seed": 5})
+    pages = _pages(drive, pageSize=1000)
+    assert len({f["id"] for p in pages for f in p["files"]}) == 5
+    assert len([f for p in pages for f in p["files"]]) == 5 and len(pages) > 1
+    assert all(p["files"] or q["files"] for p, q in zip(pages, pages[1:]))
