@@ -262,4 +262,4 @@ def test_a_listing_of_only_short_pages_still_ends(emulator, drive):
     pages = _pages(drive, pageSize=1000)
     assert len({f["id"] for p in pages for f in p["files"]}) == 5
     assert len([f for p in pages for f in p["files"]]) == 5 and len(pages) > 1
-    assert all(p["files"] or q["files"] for p, q in zip(pages, pages[1:]))
+    assert all(p["files"] or q["files"] for p, q in zip(pages, pages[1:], strict=False))
