@@ -247,6 +247,7 @@ class Store:
                 )
                 self._set_props(db, file_id, "app_properties", spec.app_properties)
                 self._set_props(db, file_id, "properties", spec.properties)
+                self._inherit_trash(db, file_id, now)
                 self._log(db, [file_id])
         except BaseException:
             if blob_name is not None:
@@ -291,12 +292,14 @@ class Store:
                         cols[attr] = getattr(changes, attr)
                 if changes.starred is not None:
                     cols["starred"] = int(changes.starred)
+                touched = [file_id]
                 if changes.add_parents or changes.remove_parents:
                     self._move(db, record, changes)
                     cols["listed_at"] = self._listed_at()
+                    if changes.trashed is None:
+                        touched += self._inherit_trash(db, file_id, now)
                 self._set_props(db, file_id, "app_properties", changes.app_properties)
                 self._set_props(db, file_id, "properties", changes.properties)
-                touched = [file_id]
                 if changes.trashed is not None and changes.trashed != record.trashed:
                     touched += self._set_trashed(db, record, changes.trashed, now)
                 cols["version"] = record.version + 1
@@ -434,6 +437,36 @@ class Store:
                 "trashed = 1 AND explicitly_trashed = 0",
                 below,
             )
+        return touched
+
+    def _inherit_trash(self, db: sqlite3.Connection, file_id: str, now: str) -> list[str]:
+        """Make ``file_id`` and what is below it trashed exactly when it, or a folder above
+        it, was trashed explicitly (``trashed``: "explicitly or from a trashed parent folder",
+        the files resource). Returns the ids below ``file_id`` whose state changed."""
+        row = db.execute(
+            "SELECT coalesce(MAX(files.trashed), 0) FROM parents JOIN files"
+            " ON files.id = parents.parent_id WHERE parents.file_id = ?",
+            (file_id,),
+        ).fetchone()
+        touched: list[str] = []
+        level = [(file_id, bool(row[0]))]
+        while level:
+            nxt = []
+            for node, from_above in level:
+                state = db.execute(
+                    "SELECT trashed, explicitly_trashed FROM files WHERE id = ?", (node,)
+                ).fetchone()
+                trashed = bool(state["explicitly_trashed"]) or from_above
+                if trashed != bool(state["trashed"]):
+                    db.execute(
+                        "UPDATE files SET trashed = ?, trashed_time = ? WHERE id = ?",
+                        (int(trashed), now if trashed else None, node),
+                    )
+                    if node != file_id:
+                        touched.append(node)
+                children = db.execute("SELECT file_id FROM parents WHERE parent_id = ?", (node,))
+                nxt += [(child[0], trashed) for child in children]
+            level = nxt
         return touched
 
     def _descendants(self, db: sqlite3.Connection, folder_id: str) -> list[str]:

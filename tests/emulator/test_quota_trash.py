@@ -110,3 +110,34 @@ def test_trashed_bytes_still_count_against_the_quota(emulator, drive):
     assert error_reason(e.value.content) == "storageQuotaExceeded"
     drive.files().emptyTrash().execute()
     assert upload(drive, b"y" * 300)["size"] == "300"
+
+
+def test_trashed_is_inherited_from_a_trashed_folder(drive):
+    """The files resource: ``trashed`` is "Whether the file has been trashed, either
+    explicitly or from a trashed parent folder"; ``explicitlyTrashed`` only the former."""
+    folder_mime = "application/vnd.google-apps.folder"
+    bin_ = drive.files().create(body={"name": "bin", "mimeType": folder_mime}).execute()["id"]
+    drive.files().update(fileId=bin_, body={"trashed": True}).execute()
+    fields = "trashed,explicitlyTrashed"
+
+    def state(file_id):
+        got = drive.files().get(fileId=file_id, fields=fields).execute()
+        return got["trashed"], got["explicitlyTrashed"]
+
+    made = drive.files().create(body={"name": "late", "parents": [bin_]}).execute()["id"]
+    assert state(made) == (True, False)  # created inside a trashed folder
+    # A subtree moved in goes with it; one already trashed on its own stays explicitly so.
+    sub = drive.files().create(body={"name": "sub", "mimeType": folder_mime}).execute()["id"]
+    leaf = drive.files().create(body={"name": "leaf", "parents": [sub]}).execute()["id"]
+    own = drive.files().create(body={"name": "own", "parents": [sub]}).execute()["id"]
+    drive.files().update(fileId=own, body={"trashed": True}).execute()
+    root = drive.files().get(fileId="root", fields="id").execute()["id"]
+    drive.files().update(fileId=sub, addParents=bin_, removeParents=root).execute()
+    assert [state(x) for x in (sub, leaf, own)] == [(True, False), (True, False), (True, True)]
+    listed = drive.files().list(q="trashed = false", fields="files(name)").execute()["files"]
+    assert listed == []
+    # Moved out again, only what was trashed on its own stays in the trash.
+    drive.files().update(fileId=sub, addParents=root, removeParents=bin_).execute()
+    assert [state(x) for x in (sub, leaf, own)] == [(False, False), (False, False), (True, True)]
+    drive.files().update(fileId=made, addParents=root, removeParents=bin_).execute()
+    assert state(made) == (False, False)
