@@ -21,7 +21,9 @@ from googleapiclient.errors import HttpError
 
 _RATE_LIMIT_REASONS = frozenset({"userRateLimitExceeded", "rateLimitExceeded"})
 _QUOTA_REASONS = frozenset({"storageQuotaExceeded", "quotaExceeded"})
-_AUTH_REASONS = frozenset({"authError", "required", "invalidCredentials"})
+_AUTH_REASONS = frozenset({"authError", "invalidCredentials"})
+# "required" is a 401's reason for missing credentials ("Login Required") and a 400's for a
+# missing parameter ("Required parameter: mimeType"): only the status tells them apart.
 
 
 class DriveError(Exception):
@@ -152,6 +154,13 @@ def error_from_response(
             f"Drive is rate-limiting requests{subject}: {detail}"
             "Wait a minute and retry, or use fewer parallel workers.",
             retry_after=retry_after_seconds(headers),
+            **kw,
+        )
+    if status == 404 and reason is None:
+        # Not Drive's JSON "notFound": the address itself is unknown (an HTML 404 page).
+        return DriveError(
+            f"Drive has no such address{subject} (HTTP 404 without an error body): check the "
+            "server URL the client was connected to.",
             **kw,
         )
     if status == 404 or reason == "notFound":

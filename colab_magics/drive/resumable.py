@@ -148,7 +148,8 @@ class ResumableUpload:
             error = map_exception(exc, what=self.what)
             if not isinstance(error, DriveError):
                 raise error
-            if isinstance(error, DriveNotFound):
+            if isinstance(error, DriveNotFound) or error.status in (404, 410):
+                # 404 (any body) or 410: the session expired or was dropped by the server.
                 raise UploadSessionLost(
                     f"Drive no longer knows the upload session of {self.what!r} "
                     "(sessions expire after a week); the upload must start again.",

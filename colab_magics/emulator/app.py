@@ -14,7 +14,7 @@ from werkzeug.wrappers import Request, Response
 from colab_magics.emulator import account, files_api, uploads
 from colab_magics.emulator.context import Context
 from colab_magics.emulator.errors import DriveError, auth_error
-from colab_magics.emulator.gate import token_ok
+from colab_magics.emulator.gate import RAW_TARGET, token_ok
 from colab_magics.emulator.sessions import Sessions
 from colab_magics.emulator.settings import EmulatorSettings
 from colab_magics.emulator.store import Store
@@ -51,7 +51,9 @@ def _route_map() -> Map:
     rules = []
     for i, (path, methods, _handler) in enumerate(_RULES):
         rules.append(Rule(path, methods=methods, endpoint=i, strict_slashes=False))
-    return Map(rules)
+    # merge_slashes=False: werkzeug would answer "//drive/v3/files" with a 308 to the merged
+    # path, which Google does not; such a path is simply unknown here.
+    return Map(rules, merge_slashes=False)
 
 
 class DriveApp:
@@ -72,13 +74,16 @@ class DriveApp:
     def dispatch(self, request: Request) -> Response:
         if not token_ok(request.headers.get("Authorization", ""), self._token):
             raise auth_error()
+        raw_path = request.environ.get(RAW_TARGET, "").split("?", 1)[0]
+        if "//" in raw_path or "//" in request.path:
+            raise UnknownRoute()  # no Drive path has an empty segment
         adapter = self._map.bind_to_environ(request.environ)
         try:
             endpoint, args = adapter.match()
         except MethodNotAllowed:
             raise DriveError(405, "methodNotAllowed", "Method not allowed.") from None
         except NotFound:
-            raise DriveError(404, "notFound", f"Not Found: {request.path}") from None
+            raise UnknownRoute() from None
         return _RULES[endpoint][2](self.ctx, request, **args)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -87,6 +92,10 @@ class DriveApp:
             override_method(environ)
             request = Request(environ)
             response = self.dispatch(request)
+        except UnknownRoute:
+            response = Response(
+                _NOT_FOUND_PAGE, status=404, content_type="text/html; charset=UTF-8"
+            )
         except DriveError as e:
             response = error_response(e)
         except HTTPException as e:
@@ -99,6 +108,18 @@ class DriveApp:
             response = error_response(DriveError(500, "backendError", "Backend Error"))
         return response(environ, start_response)
 
+
+class UnknownRoute(Exception):
+    """A path no Drive method has."""
+
+
+_NOT_FOUND_PAGE = (
+    "<!DOCTYPE html><html lang=en><title>Error 404 (Not Found)</title>"
+    "<p><b>404.</b> <ins>That's an error.</ins><p>The requested URL was not found on this "
+    "server. <ins>That's all we know.</ins></html>"
+)
+"""Google's front end answers an unknown URL with an HTML page, not Drive's JSON ``notFound``
+(which means a file): a client must not read one as the other."""
 
 _OVERRIDABLE = ("GET", "PATCH", "PUT", "DELETE")
 

@@ -19,6 +19,9 @@ METADATA_BODY_CAP = 16 << 20
 CLOSE_CONNECTION = "colab_magics.emulator.close_connection"
 """An environ key: when true, the HTTP server closes the connection instead of draining it."""
 
+RAW_TARGET = "colab_magics.emulator.raw_target"
+"""An environ key: the request target exactly as the request line carried it."""
+
 _UPLOAD_PREFIXES = ("/upload/", "/resumable/upload/")
 _DRAIN_SMALL = 64 << 10
 """A refused body up to this size is still drained, so the client reads the answer cleanly."""

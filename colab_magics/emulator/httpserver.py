@@ -17,7 +17,7 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from colab_magics.emulator.gate import CLOSE_CONNECTION
+from colab_magics.emulator.gate import CLOSE_CONNECTION, RAW_TARGET
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,10 @@ class KeepAliveHandler(WSGIRequestHandler):
         if registry is not None:
             registry.busy(self.connection)
         environ = self.make_environ()
+        # http.server turns a leading "//" into "/" before werkzeug sees the path; keep the
+        # target as sent, so the app can refuse an empty path segment as Google does.
+        parts = self.requestline.split(" ")
+        environ[RAW_TARGET] = parts[1] if len(parts) > 1 else ""
         body: _BodyReader | None = None
         if not environ.get("wsgi.input_terminated"):
             length = _content_length(environ.get("CONTENT_LENGTH"))

@@ -13,6 +13,7 @@ from googleapiclient.errors import HttpError
 from colab_magics.drive.errors import (
     DriveAuthError,
     DriveError,
+    DriveNotDownloadable,
     DriveNotFound,
     DriveQuotaError,
     DriveRateLimited,
@@ -47,6 +48,11 @@ def http_error(status: int, reason: str, headers: dict[str, str] | None = None) 
         (503, "backendError", DriveTransientError),
         (403, "insufficientFilePermissions", DriveAuthError),
         (400, "badRequest", DriveError),
+        # A 400 "required" is a missing parameter ("Required parameter: mimeType"), not auth;
+        # only a 401 "required" ("Login Required") is about credentials.
+        (400, "required", DriveError),
+        (401, "required", DriveAuthError),
+        (403, "fileNotDownloadable", DriveNotDownloadable),
     ],
 )
 def test_http_errors_map_by_status_and_reason(status, reason, kind):
@@ -54,6 +60,15 @@ def test_http_errors_map_by_status_and_reason(status, reason, kind):
     assert type(error) is kind
     assert error.status == status and error.reason == reason
     assert "x.pt" in str(error)
+
+
+def test_a_404_without_google_s_error_body_is_not_a_missing_file():
+    """Google's front end answers an unknown URL with an HTML 404; only Drive's JSON
+    ``notFound`` means the file or folder is not there."""
+    resp = httplib2.Response({"status": "404", "content-type": "text/html"})
+    error = map_exception(HttpError(resp, b"<html>Not Found</html>", uri="http://x/"), what="y")
+    assert type(error) is DriveError and error.status == 404
+    assert "address" in str(error)
 
 
 def test_quota_message_says_what_to_do():

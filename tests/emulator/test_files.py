@@ -241,10 +241,37 @@ def test_bad_json_body_is_a_parse_error(emulator):
     assert headers["content-type"] == "application/json; charset=UTF-8"
 
 
-def test_unknown_route_is_a_json_404(emulator):
-    status, headers, body = raw(emulator, "GET", "/drive/v3/nothing/here")
-    assert status == 404 and error_reason(body) == "notFound"
-    assert headers["content-type"].startswith("application/json")
+def test_unknown_route_is_a_404_page_not_a_missing_file(emulator):
+    """Google's front end answers a URL no method has with an HTML 404 page; Drive's JSON
+    ``notFound`` is kept for files, so a client cannot mistake a wrong URL for a missing file."""
+    for path in ("/drive/v3/nothing/here", "/drive/v2/files", "/drive/v3/files/x/y/z"):
+        status, headers, body = raw(emulator, "GET", path)
+        assert status == 404 and headers["content-type"].startswith("text/html"), path
+        assert b'"notFound"' not in body
+
+
+def test_a_double_slash_is_not_redirected(emulator):
+    """werkzeug merges ``//`` with a 308 redirect; Google's front end does not redirect."""
+    status, headers, _ = raw(emulator, "GET", "//drive/v3/files")
+    assert status == 404 and "location" not in headers
+    status, _, _ = raw(emulator, "GET", "/drive/v3//files")
+    assert status == 404
+
+
+def test_the_client_reads_an_unknown_url_as_a_wrong_address(emulator):
+    from colab_magics.drive.errors import (
+        DriveError,
+        DriveNotFound,
+        error_from_response,
+        map_exception,
+    )
+    from tests.drive.conftest import make_client
+
+    client = make_client(emulator)
+    resp, content = client.transport.http.request(emulator.url + "drive/v3/nope", "GET")
+    error = error_from_response(resp.status, content, resp)
+    assert isinstance(error, DriveError) and not isinstance(error, DriveNotFound)
+    assert map_exception(error) is error
 
 
 def test_concurrent_updates_lose_nothing(emulator, drive, make_drive):
