@@ -6,6 +6,7 @@ import io
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -75,6 +76,8 @@ class DriveApp:
         if not token_ok(request.headers.get("Authorization", ""), self._token):
             raise auth_error()
         raw_path = request.environ.get(RAW_TARGET, "").split("?", 1)[0]
+        if not raw_path.startswith("/"):  # absolute-form (RFC 9112 3.2.2): the path part
+            raw_path = urlsplit(raw_path).path
         if "//" in raw_path or "//" in request.path:
             raise UnknownRoute()  # no Drive path has an empty segment
         adapter = self._map.bind_to_environ(request.environ)

@@ -71,7 +71,9 @@ def copy(ctx: Context, request: Request, file_id: str) -> Response:
     require_valid_fields(request.args.get("fields"), schema="File")
     body = read_json_body(request)
     source = ctx.store.require(file_id)
-    body.setdefault("name", source.name)
+    # files.copy: "If name is not specified, the copy is named 'Copy of' + the name"; the
+    # stricter reading of Drive (v2 documents it as the default title of a copy).
+    body.setdefault("name", f"Copy of {source.name}")
     body.setdefault("mimeType", source.mime_type)
     if "description" not in body and source.description is not None:
         body["description"] = source.description

@@ -58,8 +58,37 @@ def _props(body: dict, key: str, *, allow_delete: bool) -> dict[str, Any]:
     return out
 
 
+READ_ONLY = frozenset(
+    {
+        "capabilities", "driveId", "explicitlyTrashed", "exportLinks", "fileExtension",
+        "fullFileExtension", "hasAugmentedPermissions", "hasThumbnail", "headRevisionId",
+        "iconLink", "imageMediaMetadata", "isAppAuthorized", "lastModifyingUser", "md5Checksum",
+        "modifiedByMe", "ownedByMe", "owners", "permissionIds", "permissions", "quotaBytesUsed",
+        "resourceKey", "sha1Checksum", "sha256Checksum", "shared", "sharingUser", "size",
+        "spaces", "teamDriveId", "thumbnailLink", "thumbnailVersion", "trashingUser", "version",
+        "videoMediaMetadata", "viewedByMe", "webContentLink", "webViewLink",
+    }
+)  # fmt: skip
+"""File fields the discovery document marks "Output only": a body carrying one is refused
+(``kind`` excepted: Google APIs take a resource's own kind back)."""
+
+
+def _not_writable() -> DriveError:
+    return DriveError(
+        403,
+        "fieldNotWritable",
+        "The resource body includes fields which are not directly writable.",
+    )
+
+
+def _refuse_read_only(body: dict[str, Any]) -> None:
+    if READ_ONLY.intersection(body):
+        raise _not_writable()
+
+
 def new_file(body: dict[str, Any], *, media_type: str | None = None) -> NewFile:
     """A ``NewFile`` from a create (or copy) body; ``media_type`` is the content's type."""
+    _refuse_read_only(body)
     parents = body.get("parents")
     if parents is not None and (
         not isinstance(parents, list) or not all(isinstance(p, str) for p in parents)
@@ -84,18 +113,9 @@ def new_file(body: dict[str, Any], *, media_type: str | None = None) -> NewFile:
 
 def file_changes(body: dict[str, Any]) -> FileChanges:
     """``FileChanges`` from an update body; ``parents`` is not writable there, as on Drive."""
-    if "parents" in body:
-        raise DriveError(
-            403,
-            "fieldNotWritable",
-            "The resource body includes fields which are not directly writable.",
-        )
-    if "id" in body and body["id"] is not None:
-        raise DriveError(
-            403,
-            "fieldNotWritable",
-            "The resource body includes fields which are not directly writable.",
-        )
+    _refuse_read_only(body)
+    if "parents" in body or body.get("id") is not None:
+        raise _not_writable()
     name = _string(body, "name")
     if name is not None and not name:
         raise invalid("The name of a file cannot be empty.", location="name")

@@ -7,6 +7,8 @@ The media part is passed on block by block, never held whole in memory.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Iterator
 
 from colab_magics.emulator.errors import bad_request
@@ -91,3 +93,29 @@ class MultipartReader:
                 self._buf = self._buf[-keep:]
             if not self._more():
                 raise _malformed()
+
+
+class Base64Sink:
+    """Decodes a base64 part as it streams (line breaks allowed) into ``sink``."""
+
+    def __init__(self, sink: Callable[[bytes], None]) -> None:
+        self._sink = sink
+        self._rest = b""
+
+    def write(self, data: bytes) -> None:
+        text = self._rest + b"".join(data.split())
+        whole = len(text) - len(text) % 4
+        self._rest = text[whole:]
+        if whole:
+            self._sink(_decode(text[:whole]))
+
+    def close(self) -> None:
+        if self._rest:
+            raise _malformed()
+
+
+def _decode(text: bytes) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise _malformed() from None

@@ -12,7 +12,7 @@ from colab_magics.emulator.context import Context
 from colab_magics.emulator.errors import DriveError, bad_request, invalid, not_found
 from colab_magics.emulator.fields import FILE_DEFAULT, apply_fields, require_valid_fields
 from colab_magics.emulator.metadata import file_changes, new_file
-from colab_magics.emulator.multipart import MultipartReader
+from colab_magics.emulator.multipart import Base64Sink, MultipartReader
 from colab_magics.emulator.records import FileRecord
 from colab_magics.emulator.resources import file_resource
 from colab_magics.emulator.sessions import Session
@@ -101,7 +101,8 @@ def _split(value: str | None) -> list[str]:
 
 def _multipart(ctx: Context, request: Request, file_id: str | None) -> Response:
     boundary = request.mimetype_params.get("boundary")
-    if request.mimetype != "multipart/related" or not boundary:
+    # Drive's guide sends multipart/related; its upload server also takes multipart/mixed.
+    if request.mimetype not in ("multipart/related", "multipart/mixed") or not boundary:
         raise bad_request("A multipart upload needs a multipart/related body with a boundary.")
     writer: BlobWriter | None = None
     try:
@@ -117,7 +118,15 @@ def _multipart(ctx: Context, request: Request, file_id: str | None) -> Response:
         if media_headers is None:
             raise bad_request("A multipart upload needs a media part.")
         writer = ctx.store.blobs.writer()
-        reader.body(writer.write)
+        encoding = media_headers.get("content-transfer-encoding", "").strip().lower()
+        if encoding == "base64":
+            decoder = Base64Sink(writer.write)
+            reader.body(decoder.write)
+            decoder.close()
+        elif encoding in ("", "binary", "8bit", "7bit"):
+            reader.body(writer.write)
+        else:
+            raise bad_request(f"Unsupported Content-Transfer-Encoding: {encoding}.")
         blob = writer.finish()
     except BaseException as e:
         if writer is not None:

@@ -501,3 +501,28 @@ def test_error_after_stores_a_resumable_chunk_whose_answer_was_lost(emulator, dr
         headers={"Content-Range": f"bytes */{len(data)}"},
     )  # fmt: skip
     assert status == 308 and hdrs["Range"] == f"bytes=0-{256 * 1024 - 1}"
+
+
+def test_error_reasons_carry_drive_s_domains(emulator, drive):
+    """Drive's "Resolve errors" guide: rate limits are ``usageLimits`` errors
+    (``rateLimitExceeded`` for 429 and 403, ``userRateLimitExceeded``); a full Drive is
+    ``storageQuotaExceeded``. (Its domain is not shown in the guide: ``global`` here.)"""
+
+    def detail(fn):
+        with pytest.raises(HttpError) as e:
+            fn()
+        return e.value.resp.status, json.loads(e.value.content)["error"]["errors"][0]
+
+    emulator.settings.update({"rate_limit_429": 1.0, "retry_after": 0})
+    status, d = detail(lambda: drive.files().list().execute())
+    assert (status, d["reason"], d["domain"]) == (429, "rateLimitExceeded", "usageLimits")
+    emulator.settings.update({"rate_limit_429": 0.0, "rate_limit_403": 1.0})
+    status, d = detail(lambda: drive.files().list().execute())
+    assert (status, d["reason"], d["domain"]) == (403, "userRateLimitExceeded", "usageLimits")
+    emulator.settings.faults_off()
+    emulator.settings.update({"quota_bytes": 10})
+    media = MediaInMemoryUpload(b"x" * 100, mimetype="application/octet-stream")
+    status, d = detail(
+        lambda: drive.files().create(body={"name": "big"}, media_body=media).execute()
+    )
+    assert (status, d["reason"], d["domain"]) == (403, "storageQuotaExceeded", "global")

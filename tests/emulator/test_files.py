@@ -168,8 +168,10 @@ def test_copy_duplicates_content_and_keeps_the_source(drive):
     assert drive.files().get_media(fileId=copy["id"]).execute() == data
     drive.files().delete(fileId=src["id"]).execute()
     assert drive.files().get_media(fileId=copy["id"]).execute() == data
-    same_name = drive.files().copy(fileId=copy["id"], body={}, fields="name").execute()
-    assert same_name["name"] == "dst.bin"
+    # Without a name the copy is "Copy of X" (Drive's default title of a copy; the stricter
+    # reading, since a client that needs a name must give one).
+    unnamed = drive.files().copy(fileId=copy["id"], body={}, fields="name").execute()
+    assert unnamed["name"] == "Copy of dst.bin"
 
 
 def test_delete_is_permanent_and_takes_descendants(drive, emulator):
@@ -289,3 +291,26 @@ def test_concurrent_updates_lose_nothing(emulator, drive, make_drive):
     got = drive.files().get(fileId=f["id"], fields="version,appProperties").execute()
     assert got["version"] == "41"
     assert len(got["appProperties"]) == 40
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("size", "5"), ("md5Checksum", "0" * 32), ("version", "9"), ("capabilities", {}),
+     ("owners", []), ("webViewLink", "http://x"), ("quotaBytesUsed", "1")],
+)  # fmt: skip
+def test_read_only_fields_in_a_body_are_refused(drive, field, value):
+    """Fields the discovery document marks "Output only" are refused with 403
+    ``fieldNotWritable`` on create, update and copy, not silently ignored."""
+    made = drive.files().create(body={"name": "ro"}).execute()["id"]
+    calls = [
+        lambda: drive.files().create(body={"name": "x", field: value}).execute(),
+        lambda: drive.files().update(fileId=made, body={field: value}).execute(),
+        lambda: drive.files().copy(fileId=made, body={field: value}).execute(),
+    ]
+    for call in calls:
+        with pytest.raises(HttpError) as e:
+            call()
+        assert e.value.resp.status == 403 and _reason(e.value) == "fieldNotWritable"
+    assert [f["name"] for f in drive.files().list().execute()["files"]] == ["ro"]
+    # kind, which clients echo back from a fetched resource, is taken.
+    drive.files().update(fileId=made, body={"kind": "drive#file", "name": "ok"}).execute()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -459,3 +460,36 @@ def test_a_session_whose_file_was_deleted_is_dead(emulator, drive):
     assert status == 404 and error_reason(body) == "notFound"
     status, _, _ = raw(emulator, "PUT", hdrs["location"], headers={"Content-Range": "bytes */3"})
     assert status == 404
+
+
+def test_multipart_mixed_with_a_base64_media_part(emulator):
+    """A multipart upload may come as multipart/mixed with the media part base64-encoded
+    (``Content-Transfer-Encoding: base64``, RFC 2045), as some clients send it."""
+    data = os.urandom(70_000)
+    encoded = base64.encodebytes(data)  # 76-character lines
+    body = (
+        b"--B\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+        + json.dumps({"name": "b64.bin"}).encode()
+        + b"\r\n--B\r\nContent-Type: application/octet-stream\r\n"
+        + b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + encoded
+        + b"\r\n--B--\r\n"
+    )
+    status, _, resp = raw(
+        emulator,
+        "POST",
+        "/upload/drive/v3/files?uploadType=multipart&fields=name,size,md5Checksum",
+        body=body,
+        headers={"Content-Type": "multipart/mixed; boundary=B"},
+    )
+    assert status == 200, resp
+    assert json.loads(resp) == {"name": "b64.bin", "size": str(len(data)), "md5Checksum": md5(data)}
+    bad = body.replace(encoded[:8], b"!!!!!!!!")
+    status, _, _ = raw(
+        emulator,
+        "POST",
+        "/upload/drive/v3/files?uploadType=multipart",
+        body=bad,
+        headers={"Content-Type": "multipart/mixed; boundary=B"},
+    )
+    assert status == 400
