@@ -123,7 +123,10 @@ def list_files(ctx: Context, request: Request) -> Response:
     offset, last, was_empty = (
         ctx.page_tokens.read(token, listing, id_at) if token else (0, None, False)
     )
-    if spaces not in ("drive",):
+    wanted = {part.strip() for part in spaces.split(",") if part.strip()}
+    if not wanted or wanted - {"drive", "appDataFolder"}:
+        raise invalid(f"Invalid Value '{spaces}' for spaces.", location="spaces")
+    if "drive" not in wanted:  # nothing here lives in appDataFolder
         records: list[FileRecord] = []
     else:
         records = ctx.store.search(where, params, order_by, page_size + 1, offset)

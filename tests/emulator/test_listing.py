@@ -263,3 +263,14 @@ def test_a_listing_of_only_short_pages_still_ends(emulator, drive):
     assert len({f["id"] for p in pages for f in p["files"]}) == 5
     assert len([f for p in pages for f in p["files"]]) == 5 and len(pages) > 1
     assert all(p["files"] or q["files"] for p, q in zip(pages, pages[1:], strict=False))
+
+
+def test_spaces_take_a_comma_separated_list(emulator, drive):
+    """files.list ``spaces``: "A comma-separated list of spaces to query ... 'drive' and
+    'appDataFolder'" (Drive v3 reference)."""
+    made = _make(drive, ["sp"])
+    both = drive.files().list(spaces="drive,appDataFolder", fields="files(id)").execute()
+    assert both["files"] == [{"id": made[0]["id"]}]
+    assert drive.files().list(spaces="appDataFolder").execute()["files"] == []
+    status, _, body = raw(emulator, "GET", "/drive/v3/files?spaces=photos,elsewhere")
+    assert status == 400 and error_reason(body) == "invalid"
