@@ -23,7 +23,7 @@ RAW_TARGET = "colab_magics.emulator.raw_target"
 """An environ key: the request target exactly as the request line carried it."""
 
 _UPLOAD_PREFIXES = ("/upload/", "/resumable/upload/")
-_DRAIN_SMALL = 64 << 10
+_DRAIN_SMALL = 1 << 20
 """A refused body up to this size is still drained, so the client reads the answer cleanly."""
 
 

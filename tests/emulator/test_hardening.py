@@ -185,3 +185,15 @@ def test_start_emulator_warns_for_a_remote_host(tmp_path):
     with pytest.warns(RuntimeWarning, match="plain HTTP"):
         handle = start_emulator(tmp_path / "d", host="0.0.0.0", allow_remote=True)
     handle.stop()
+
+
+def test_a_wrong_token_upload_still_reads_as_an_auth_failure(emulator, make_drive):
+    """A modest body sent with a bad token is drained, so the client reads the 401 (and
+    google-auth's failed refresh) rather than a reset connection."""
+    import google.auth.exceptions
+    from googleapiclient.http import MediaInMemoryUpload
+
+    bad = make_drive(emulator, token="wrong")
+    media = MediaInMemoryUpload(os.urandom(512 * 1024), mimetype="application/octet-stream")
+    with pytest.raises(google.auth.exceptions.RefreshError):
+        bad.files().create(body={"name": "x"}, media_body=media).execute()
