@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from colab_magics.emulator import tree
 from colab_magics.emulator.blobs import Blob, BlobStore
 from colab_magics.emulator.errors import (
     DriveError,
@@ -247,7 +248,7 @@ class Store:
                 )
                 self._set_props(db, file_id, "app_properties", spec.app_properties)
                 self._set_props(db, file_id, "properties", spec.properties)
-                self._inherit_trash(db, file_id, now)
+                tree.inherit_trash(db, file_id, now)
                 self._log(db, [file_id])
         except BaseException:
             if blob_name is not None:
@@ -297,7 +298,7 @@ class Store:
                     self._move(db, record, changes)
                     cols["listed_at"] = self._listed_at()
                     if changes.trashed is None:
-                        touched += self._inherit_trash(db, file_id, now)
+                        touched += tree.inherit_trash(db, file_id, now)
                 self._set_props(db, file_id, "app_properties", changes.app_properties)
                 self._set_props(db, file_id, "properties", changes.properties)
                 if changes.trashed is not None and changes.trashed != record.trashed:
@@ -406,78 +407,12 @@ class Store:
     def _set_trashed(
         self, db: sqlite3.Connection, record: FileRecord, trashed: bool, now: str
     ) -> list[str]:
-        """Trash or restore ``record`` and its descendants; returns the descendants touched."""
         if record.id == self.root_id:
             raise DriveError(403, "cannotModifyRoot", "The root folder cannot be trashed.")
-        below = self._descendants(db, record.id)
-        if trashed:
-            db.execute(
-                "UPDATE files SET trashed = 1, explicitly_trashed = 1, trashed_time = ?"
-                " WHERE id = ?",
-                (now, record.id),
-            )
-            touched = _update_where(
-                db,
-                "trashed = 1, explicitly_trashed = 0, trashed_time = ?",
-                (now,),
-                "trashed = 0",
-                below,
-            )
-        else:
-            db.execute(
-                "UPDATE files SET trashed = 0, explicitly_trashed = 0, trashed_time = NULL"
-                " WHERE id = ?",
-                (record.id,),
-            )
-            # Only what went to the trash with the folder comes back with it.
-            touched = _update_where(
-                db,
-                "trashed = 0, trashed_time = NULL",
-                (),
-                "trashed = 1 AND explicitly_trashed = 0",
-                below,
-            )
-        return touched
-
-    def _inherit_trash(self, db: sqlite3.Connection, file_id: str, now: str) -> list[str]:
-        """Make ``file_id`` and what is below it trashed exactly when it, or a folder above
-        it, was trashed explicitly (``trashed``: "explicitly or from a trashed parent folder",
-        the files resource). Returns the ids below ``file_id`` whose state changed."""
-        row = db.execute(
-            "SELECT coalesce(MAX(files.trashed), 0) FROM parents JOIN files"
-            " ON files.id = parents.parent_id WHERE parents.file_id = ?",
-            (file_id,),
-        ).fetchone()
-        touched: list[str] = []
-        level = [(file_id, bool(row[0]))]
-        while level:
-            nxt = []
-            for node, from_above in level:
-                state = db.execute(
-                    "SELECT trashed, explicitly_trashed FROM files WHERE id = ?", (node,)
-                ).fetchone()
-                trashed = bool(state["explicitly_trashed"]) or from_above
-                if trashed != bool(state["trashed"]):
-                    db.execute(
-                        "UPDATE files SET trashed = ?, trashed_time = ? WHERE id = ?",
-                        (int(trashed), now if trashed else None, node),
-                    )
-                    if node != file_id:
-                        touched.append(node)
-                children = db.execute("SELECT file_id FROM parents WHERE parent_id = ?", (node,))
-                nxt += [(child[0], trashed) for child in children]
-            level = nxt
-        return touched
+        return tree.set_trashed(db, record.id, trashed, now)
 
     def _descendants(self, db: sqlite3.Connection, folder_id: str) -> list[str]:
-        rows = db.execute(
-            "WITH RECURSIVE below(id) AS ("
-            " SELECT file_id FROM parents WHERE parent_id = ?"
-            " UNION SELECT parents.file_id FROM parents JOIN below ON parents.parent_id = below.id"
-            ") SELECT id FROM below",
-            (folder_id,),
-        )
-        return [r[0] for r in rows]
+        return tree.descendants(db, folder_id)
 
     def _remove(self, db: sqlite3.Connection, ids: Sequence[str]) -> list[str]:
         """Delete rows of ``ids``; returns their blob names to unlink after commit."""
@@ -517,16 +452,3 @@ class Store:
 
 def _too_many_parents() -> DriveError:
     return DriveError(403, "cannotAddParent", "Increasing the number of parents is not allowed.")
-
-
-def _update_where(
-    db: sqlite3.Connection, assign: str, params: tuple, condition: str, ids: Sequence[str]
-) -> list[str]:
-    """``UPDATE files SET assign`` on those of ``ids`` meeting ``condition``; returns them."""
-    changed: list[str] = []
-    for i in range(0, len(ids), 500):
-        part = list(ids[i : i + 500])
-        where = f"{condition} AND id IN ({','.join('?' * len(part))})"
-        changed += [r[0] for r in db.execute(f"SELECT id FROM files WHERE {where}", part)]
-        db.execute(f"UPDATE files SET {assign} WHERE {where}", [*params, *part])
-    return changed
