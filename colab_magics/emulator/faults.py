@@ -8,7 +8,6 @@ in-process request observer (``on_request``) that may hold, drop or follow any D
 from __future__ import annotations
 
 import dataclasses
-import io
 import itertools
 import json
 import math
@@ -20,12 +19,22 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
-from urllib.parse import parse_qs
 
 from colab_magics.emulator.errors import DriveError, auth_error
 from colab_magics.emulator.gate import token_ok
+from colab_magics.emulator.observe import (  # DROP, RequestEvent: re-exported for callers
+    DROP,
+    Observer,
+    RequestEvent,
+    content_length,
+    followed,
+    make_event,
+    read_body,
+)
 from colab_magics.emulator.settings import EmulatorSettings
 from colab_magics.emulator.wire import READ_BLOCK
+
+__all__ = ["CONTROL_PREFIX", "DROP", "FaultMiddleware", "RequestEvent", "validate_settings"]
 
 CONTROL_PREFIX = "/_emulator/"
 _PROBABILITIES = (
@@ -50,41 +59,9 @@ _STAT_KEYS = (
 
 StartResponse = Callable[..., Any]
 
-DROP = "drop"
-"""An observer's answer: cut the connection unserved, as if the request never arrived whole."""
-
 
 class ConnectionCut(ConnectionAbortedError):
     """Raised inside the server after an injected cut; werkzeug drops such connections quietly."""
-
-
-@dataclasses.dataclass
-class RequestEvent:
-    """One Drive request as an observer sees it, before it is served."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    """Header names in lower case (``content-type``, ``content-range``, ...)."""
-    _environ: dict = dataclasses.field(repr=False)
-    _body: bytes | None = dataclasses.field(default=None, repr=False)
-
-    def body(self, limit: int = 1 << 16) -> bytes | None:
-        """The request body if it is at most ``limit`` bytes, else None.
-
-        Reading waits for the whole body; the app still gets it, from memory.
-        """
-        if self._body is None:
-            if _content_length(self._environ) > limit:
-                return None
-            self._body = _read(self._environ, _content_length(self._environ))
-            self._environ["wsgi.input"] = io.BytesIO(self._body)
-        return self._body
-
-
-Observer = Callable[[RequestEvent], Any]
-"""Called in the serving thread before a Drive request is served; see ``on_request``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,12 +130,12 @@ class FaultMiddleware:
         observer = self._observer
         if observer is None:
             return self._serve(environ, start_response)
-        answer = observer(_event(environ))
+        answer = observer(make_event(environ))
         if isinstance(answer, str) and answer == DROP:
             _abort(environ)
         if not callable(answer):
             return self._serve(environ, start_response)
-        return _followed(self._serve, environ, start_response, answer)
+        return followed(self._serve, environ, start_response, answer)
 
     def _serve(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         dice = self._throw()
@@ -174,7 +151,7 @@ class FaultMiddleware:
             _run_to_end(self.app, environ)
             return _error(start_response, _injected_error("error_" + fault[-3:], 0))
         if fault == "cut":
-            length = _content_length(environ)
+            length = content_length(environ)
             if length > 0:
                 self._count("cut_request")
                 _drain(environ, length // 2)
@@ -276,7 +253,7 @@ class FaultMiddleware:
     def _control(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         if not token_ok(environ.get("HTTP_AUTHORIZATION", ""), self.token):
             return _error(start_response, auth_error())
-        body = _read(environ, _content_length(environ))
+        body = read_body(environ, content_length(environ))
         path = environ["PATH_INFO"][len(CONTROL_PREFIX) :].rstrip("/")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "settings" and method == "GET":
@@ -300,56 +277,6 @@ class FaultMiddleware:
         return _error(
             start_response, DriveError(404, "notFound", f"No control endpoint {method} {path}.")
         )
-
-
-def _event(environ: dict) -> RequestEvent:
-    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k[:5] == "HTTP_"}
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            headers[key.replace("_", "-").lower()] = environ[key]
-    return RequestEvent(
-        method=environ.get("REQUEST_METHOD", "GET"),
-        path=environ.get("PATH_INFO", ""),
-        query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
-        headers=headers,
-        _environ=environ,
-    )
-
-
-class _Followed:
-    """A response body that reports its status once the server has sent it (on ``close``)."""
-
-    def __init__(self, body: Iterable[bytes], status: list[str], done: Callable) -> None:
-        self._body = body
-        self._status = status
-        self._done = done
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._body)
-
-    def close(self) -> None:
-        try:
-            if hasattr(self._body, "close"):
-                self._body.close()
-        finally:
-            self._done(self._status[0] if self._status else None)
-
-
-def _followed(
-    serve: Callable, environ: dict, start_response: StartResponse, done: Callable
-) -> Iterable[bytes]:
-    status: list[str] = []
-
-    def capture(line: str, headers: list, exc_info: Any = None) -> Callable:
-        status[:] = [line]
-        return start_response(line, headers, exc_info)
-
-    try:
-        body = serve(environ, capture)
-    except BaseException:
-        done(None)
-        raise
-    return _Followed(body, status, done)
 
 
 def validate_settings(changes: Any) -> dict[str, Any]:
@@ -442,34 +369,12 @@ def _json(start_response: StartResponse, payload: Any) -> list[bytes]:
     return [body]
 
 
-def _content_length(environ: dict) -> int:
-    try:
-        return max(0, int(environ.get("CONTENT_LENGTH") or 0))
-    except ValueError:
-        return 0
-
-
-def _read(environ: dict, n: int) -> bytes:
-    """Read up to ``n`` bytes of the request body (never past Content-Length)."""
-    stream = environ.get("wsgi.input")
-    if stream is None or n <= 0:
-        return b""
-    parts = []
-    while n > 0:
-        data = stream.read(min(n, READ_BLOCK))
-        if not data:
-            break
-        parts.append(data)
-        n -= len(data)
-    return b"".join(parts)
-
-
 def _drain(environ: dict, limit: int | None = None) -> None:
     """Consume (up to ``limit`` bytes of) the request body, discarding it.
 
     Done before an early answer, so that the connection stays in step with the client.
     """
-    n = _content_length(environ) if limit is None else limit
+    n = content_length(environ) if limit is None else limit
     stream = environ.get("wsgi.input")
     while n > 0 and stream is not None:
         data = stream.read(min(n, READ_BLOCK))
