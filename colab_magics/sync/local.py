@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from colab_magics.drive.staging import is_staging
 from colab_magics.sync.errors import SyncAborted, SyncError
 
 HASH_BLOCK = 1024 * 1024
@@ -72,6 +73,8 @@ def scan(root: str | os.PathLike[str]) -> LocalTree:
             for entry in it:
                 rel = f"{prefix}{entry.name}"
                 if entry.is_dir(follow_symlinks=False):
+                    if is_staging(entry.path):  # a download's temporaries: never synced
+                        continue
                     dirs.add(rel)
                     stack.append((rel + "/", entry.path))
                 elif entry.is_file():
