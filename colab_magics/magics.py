@@ -8,10 +8,12 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import shlex
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, kwds, magic_arguments
+from IPython.utils.text import DollarFormatter
 
 from colab_magics import background, sync, ui
 from colab_magics.checkpoint.api import checkpointed, parse_names
@@ -19,26 +21,16 @@ from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
 from colab_magics.connection import current_client, mount_root, use_client
 from colab_magics.drive import DriveError, connect
-from colab_magics.progress import FAILED, Progress
+from colab_magics.magic_args import DefaultsHelp, parse_line, redact_text
+from colab_magics.magic_output import Interrupted, one_line, panel
+from colab_magics.progress import Progress
 from colab_magics.sync import purge
 from colab_magics.sync.guard import Guard, install, installed
 from colab_magics.sync.mountview import FlushTimeout, MountView, describe
-from colab_magics.units import format_bytes, format_seconds
+from colab_magics.units import format_bytes, format_seconds, parse_size, plural
 
-
-def _parse(magic, line: str):
-    """``parse_argstring`` with every mistake as a one-line UsageError."""
-    try:
-        return parse_argstring(magic, line)
-    except UsageError:
-        raise
-    except (SystemExit, ValueError) as exc:  # argparse exits; shlex raises ValueError
-        raise UsageError(f"{magic.__name__}: {exc}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    """``exc``'s message on one line (a UsageError shows no more)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+_parse = parse_line
+_help = kwds(formatter_class=DefaultsHelp)
 
 
 def count_range_loops(cell: str, name: str) -> int:
@@ -58,9 +50,43 @@ def count_range_loops(cell: str, name: str) -> int:
     )
 
 
+def interrupted_line(step: int | None, confirmed: int | None) -> str:
+    """The one line a handled Ctrl-C ends a checkpointed cell with."""
+    saved = (
+        f"checkpoint of step {confirmed} confirmed"
+        if confirmed is not None
+        else "no checkpoint confirmed"
+    )
+    where = "before the first step" if step is None else f"at step {step}"
+    return f"interrupted {where}; {saved}"
+
+
+def expand_unless_deleting(shell, line: str) -> str:
+    """``line`` with ``$var``/``{expr}`` expanded as IPython would, except where it deletes:
+    a line with ``--delete`` is taken exactly as written, and a variable that brings in
+    ``--delete`` is refused, so no variable can redirect or start a deletion."""
+    if "--delete" in _words(line):
+        return line
+    try:
+        expanded = DollarFormatter().vformat(line, args=[], kwargs=shell.user_ns)
+    except Exception:  # as IPython does: what does not evaluate stays as written
+        return line
+    if "--delete" in _words(expanded):
+        raise UsageError("--delete must be written in the line itself, not come from a variable")
+    return expanded
+
+
+def _words(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return line.split()
+
+
 @magics_class
 class CheckpointMagics(Magics):
-    @magic_arguments()
+    @magic_arguments("%%checkpointed")
+    @_help
     @argument("name", help="names the run; checkpoints go to colab_magics/checkpoints/NAME")
     @argument("--save", default="", help="variables to capture, comma-separated: model,opt")
     @argument("--every", default="10m", help="cadence: a duration (90s, 10m, 1h) or a step count")
@@ -72,11 +98,25 @@ class CheckpointMagics(Magics):
         help="a folder the trainer writes its own checkpoints into: restored before the cell, "
         "pushed while it runs, confirmed at the end",
     )
-    @argument("--to", default=None, help="Drive folder instead of colab_magics/checkpoints/NAME")
-    @argument("--lifetime", default="12h", help="how long a runtime lives (default 12h)")
+    @argument(
+        "--to",
+        default=None,
+        help="a Drive folder for the run (default: colab_magics/checkpoints/NAME)",
+    )
+    @argument(
+        "--lifetime",
+        default=None,
+        help="how long this runtime lives, counted from its start (default: 12h on Colab, "
+        "where 24h is Colab Pro's; elsewhere none: no deadline unless given; 'none': off)",
+    )
     @argument("--margin", default="10m", help="stop this long before the runtime's end")
-    @argument("--as", dest="as_name", default="ckpt", help="the name the cell uses (ckpt)")
-    @argument("--fresh", action="store_true", help="ignore existing checkpoints, start at step 0")
+    @argument("--as", dest="as_name", default="ckpt", help="the name the cell uses")
+    @argument(
+        "--fresh",
+        action="store_true",
+        help="ignore existing checkpoints, start at step 0 "
+        "(default: resume from the newest confirmed one)",
+    )
     @cell_magic
     def checkpointed(self, line: str, cell: str) -> None:
         """Run a training cell that resumes from the newest checkpoint Drive has confirmed.
@@ -93,9 +133,9 @@ class CheckpointMagics(Magics):
                 "use one per checkpointed cell"
             )
         progress = Progress(f"checkpointed {args.name}")
-        display = ui.show(progress)
+        ckpt = None
         try:
-            with contextlib.ExitStack() as stack:
+            with panel(progress, CheckpointUsageError), contextlib.ExitStack() as stack:
                 try:
                     ckpt = stack.enter_context(
                         checkpointed(
@@ -117,13 +157,12 @@ class CheckpointMagics(Magics):
                 except (ValueError, OSError, DriveError) as exc:
                     # Refused before the cell's first line ran (a bad --to or --dir, Drive
                     # unreachable): nothing of the user's code to show a traceback for.
-                    raise UsageError(f"checkpointed {args.name}: {_one_line(exc)}") from None
+                    raise UsageError(f"checkpointed {args.name}: {one_line(exc)}") from None
                 self.shell.user_ns[args.as_name] = ckpt
                 self._run(cell)
-        except CheckpointUsageError as exc:
-            raise UsageError(str(exc)) from None
-        finally:
-            display.close()
+        except KeyboardInterrupt:
+            step = None if ckpt is None else ckpt.step
+            raise Interrupted(interrupted_line(step, progress.get("confirmed_step"))) from None
 
     def _run(self, cell: str) -> None:
         """Run the cell body as IPython would (magics, ``!shell``), letting exceptions out."""
@@ -134,7 +173,8 @@ class CheckpointMagics(Magics):
 
 @magics_class
 class DriveMagics(Magics):
-    @magic_arguments()
+    @magic_arguments("%drive_connect")
+    @_help
     @argument("--url", default=None, help="a Drive-compatible server (the emulator's URL)")
     @argument(
         "--token-file",
@@ -158,14 +198,16 @@ class DriveMagics(Magics):
         With no options: Colab's account on Colab; $COLAB_MAGICS_DRIVE_URL if set;
         application-default credentials if present; else the embedded emulator.
         """
-        args = _parse(self.drive_connect, line)
+        # Stray words on this line may be a token pasted in: no error shows them.
+        args = _parse(self.drive_connect, line, hide_values=True)
         token = None
         if args.token_file:
             try:
                 with open(args.token_file) as f:
                     token = f.read().strip()
-            except OSError as exc:
-                raise UsageError(f"--token-file: cannot read {args.token_file}: {exc}") from None
+            except OSError as exc:  # the path is not shown: it may be the token itself
+                why = exc.strerror or type(exc).__name__
+                raise UsageError(f"--token-file: cannot read that file ({why})") from None
         try:
             client = connect(
                 url=args.url,
@@ -176,7 +218,9 @@ class DriveMagics(Magics):
                 data_dir=args.data_dir,
             )
         except (ValueError, OSError, DriveError) as exc:
-            raise UsageError(str(exc).splitlines()[0]) from None
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            secrets = [token, args.token_file, args.credentials]
+            raise UsageError(redact_text(message, secrets)) from None
         previous = use_client(client)
         if previous is not None and previous is not client:
             previous.close()
@@ -188,19 +232,27 @@ class DriveMagics(Magics):
 
 
 _PUSH_ONLY = ("delete", "watch", "shard", "dry_run")
+_PULL_ONLY = ("extract", "max_size")
 
 
 @magics_class
 class SyncMagics(Magics):
-    @magic_arguments()
+    @no_var_expand  # expanded by expand_unless_deleting: a variable never steers --delete
+    @magic_arguments("%drive_sync")
+    @_help
     @argument("action", choices=("push", "pull", "stop"), help="push, pull, or stop watches")
     @argument("paths", nargs="*", help="push LOCAL DRIVE_PATH | pull DRIVE_PATH LOCAL")
     @argument("--delete", action="store_true", help="push: remove on Drive what is gone locally")
     @argument("--watch", action="store_true", help="push: keep pushing changes until stop")
     @argument("--shard", type=int, default=None, help="push: at most N files per Drive folder")
-    @argument("--jobs", type=int, default=8, help="transfers in parallel (default 8)")
+    @argument("--jobs", type=int, default=8, help="transfers in parallel")
     @argument("--dry-run", action="store_true", help="push: print the plan, change nothing")
     @argument("--extract", action="store_true", help="pull: extract a .zip/.tar(.gz) locally")
+    @argument(
+        "--max-size",
+        default=None,
+        help="pull: the most bytes to accept, like 500M or 10G (default: the safety limit)",
+    )
     @line_magic
     def drive_sync(self, line: str) -> None:
         """Push a local tree to Drive or pull one from it: parallel, resumable, md5-verified.
@@ -208,13 +260,12 @@ class SyncMagics(Magics):
         Nothing Drive already has (same size and md5) is sent again; a re-run after a kill
         continues where it stopped.
         """
-        args = _parse(self.drive_sync, line)
+        args = _parse(self.drive_sync, expand_unless_deleting(self.shell, line))
         if args.action == "stop":
             _print_stopped(background.stop_watches())
             return
-        wrong = [f"--{o.replace('_', '-')}" for o in _PUSH_ONLY if args.action == "pull" and
-                 getattr(args, o)] + (["--extract"] if args.action == "push" and args.extract
-                                      else [])  # fmt: skip
+        other = _PULL_ONLY if args.action == "push" else _PUSH_ONLY
+        wrong = [f"--{o.replace('_', '-')}" for o in other if getattr(args, o)]
         if wrong:
             raise UsageError(f"{' '.join(wrong)} does not go with {args.action}")
         if len(args.paths) != 2:
@@ -222,6 +273,12 @@ class SyncMagics(Magics):
             raise UsageError(f"%drive_sync {args.action} takes two paths: {shape}")
         if args.jobs < 1 or (args.shard is not None and args.shard < 1):
             raise UsageError("--jobs and --shard need a number of at least 1")
+        pull_options = {}
+        if args.max_size is not None:
+            try:
+                pull_options["max_size"] = parse_size(args.max_size)
+            except ValueError as exc:
+                raise UsageError(f"--max-size: {exc}") from None
         source, dest = args.paths
         client = current_client()
         progress = Progress(f"drive_sync {args.action} {source} → {dest}")
@@ -233,24 +290,21 @@ class SyncMagics(Magics):
             ui.show(progress)
             print(f"Pushing {source} to drive:{dest} as it changes; %drive_sync stop to end.")
             return
-        display = ui.show(progress)
-        try:
+        with panel(progress, sync.SyncError, sync.SyncAborted, DriveError):
             if args.action == "push":
                 report = sync.push(source, dest, client=client, delete=args.delete,
                                    jobs=args.jobs, dry_run=args.dry_run, shard=args.shard,
                                    progress=progress)  # fmt: skip
             else:
                 report = sync.pull(source, dest, client=client, jobs=args.jobs,
-                                   extract=args.extract, progress=progress)  # fmt: skip
-        except (sync.SyncError, sync.SyncAborted, DriveError) as exc:
-            raise UsageError(str(exc)) from None
-        finally:
-            display.close()
-        for plan_line in report.plan_lines() if report.dry_run else []:
+                                   extract=args.extract, progress=progress,
+                                   **pull_options)  # fmt: skip
+        for plan_line in report.plan_summary() if report.dry_run else []:
             print(plan_line)
         print(report.summary())
 
-    @magic_arguments()
+    @magic_arguments("%drive_quota")
+    @_help
     @argument("--empty-trash", action="store_true", help="delete the trash for good, then show")
     @line_magic
     def drive_quota(self, line: str) -> None:
@@ -266,7 +320,9 @@ class SyncMagics(Magics):
         except DriveError as exc:
             raise UsageError(str(exc)) from None
 
-    @magic_arguments()
+    @no_var_expand  # a variable must never redirect a deletion
+    @magic_arguments("%drive_purge")
+    @_help
     @argument("path", help="the Drive folder or file to delete")
     @argument("--yes", action="store_true", help="do not ask before deleting")
     @argument("--trash", action="store_true", help="move it to the trash instead (recoverable)")
@@ -289,19 +345,15 @@ class SyncMagics(Magics):
                 print("Nothing deleted.")
                 return
         progress = Progress(f"drive_purge {args.path}")
-        display = ui.show(progress)
-        try:
+        with panel(progress, DriveError, template="{} Run it again to continue."):
             report = purge.purge(plan, client=client, trash=args.trash, progress=progress)
-        except DriveError as exc:
-            raise UsageError(f"{exc} Run it again to continue.") from None
-        finally:
-            display.close()
         if report.trashed:
             print(f"Moved drive:{args.path} to the trash ({format_bytes(report.bytes)} still "
                   "counted until the trash is emptied: %drive_quota --empty-trash).")  # fmt: skip
         else:
-            print(f"Deleted {report.deleted_files} files and {report.deleted_folders} folders "
-                  f"permanently: {format_bytes(report.bytes)} freed "
+            print(f"Deleted {plural(report.deleted_files, 'file')} and "
+                  f"{plural(report.deleted_folders, 'folder')} permanently: "
+                  f"{format_bytes(report.bytes)} freed "
                   f"in {format_seconds(report.seconds)}.")  # fmt: skip
 
 
@@ -317,7 +369,8 @@ def _print_stopped(outcome: dict) -> None:
 
 @magics_class
 class MountMagics(Magics):
-    @magic_arguments()
+    @magic_arguments("%drive_status")
+    @_help
     @argument("paths", nargs="*", help="mount paths to look at (default: the whole mount)")
     @line_magic
     def drive_status(self, line: str) -> None:
@@ -337,9 +390,10 @@ class MountMagics(Magics):
         for local, drive_path in background.watching():
             print(f"pushing {local} → drive:{drive_path} as it changes (%drive_sync stop ends it)")
 
-    @magic_arguments()
+    @magic_arguments("%drive_flush")
+    @_help
     @argument("paths", nargs="*", help="mount paths to wait for (default: everything pending)")
-    @argument("--timeout", default="10m", help="give up after this long (default 10m)")
+    @argument("--timeout", default="10m", help="give up after this long")
     @argument("--push", action="store_true", help="upload them through the API now instead")
     @line_magic
     def drive_flush(self, line: str) -> None:
@@ -357,18 +411,13 @@ class MountMagics(Magics):
         if view is None:
             return
         progress = Progress("drive_flush")
-        display = ui.show(progress)
-        try:
+        with panel(progress, FlushTimeout, OSError, ValueError, DriveError):
             report = view.flush(args.paths or None, timeout=timeout, push=args.push,
                                 progress=progress)  # fmt: skip
-        except (FlushTimeout, OSError, ValueError, DriveError) as exc:
-            progress.update(state=FAILED, error=str(exc).splitlines()[0])
-            raise UsageError(str(exc)) from None
-        finally:
-            display.close()
         print(report)
 
-    @magic_arguments()
+    @magic_arguments("%drive_guard")
+    @_help
     @argument("action", choices=("on", "off", "status", "watch", "unwatch"))
     @argument("path", nargs="?", help="for watch/unwatch: a mount path checked before every cell")
     @argument("--warn", action="store_true", help="with on: warn instead of stopping the cell")
