@@ -30,7 +30,11 @@ from colab_magics.sync.mountview import FlushTimeout, MountView, describe
 from colab_magics.units import format_bytes, format_seconds, parse_size, plural
 
 _parse = parse_line
-_help = kwds(formatter_class=DefaultsHelp)
+
+
+def _help():
+    """``%magic?`` shows every default (a new decorator per magic: IPython stores its dict)."""
+    return kwds(formatter_class=DefaultsHelp)
 
 
 def count_range_loops(cell: str, name: str) -> int:
@@ -85,10 +89,15 @@ def _words(line: str) -> list[str]:
 
 @magics_class
 class CheckpointMagics(Magics):
-    @magic_arguments("%%checkpointed")
-    @_help
+    @magic_arguments("%checkpointed")  # IPython adds one "%": shown as %%checkpointed
+    @_help()
     @argument("name", help="names the run; checkpoints go to colab_magics/checkpoints/NAME")
-    @argument("--save", default="", help="variables to capture, comma-separated: model,opt")
+    @argument(
+        "--save",
+        default="",
+        help="variables to capture, comma-separated: model,opt (default: "
+        "none, then --dir is needed)",
+    )
     @argument("--every", default="10m", help="cadence: a duration (90s, 10m, 1h) or a step count")
     @argument("--keep", type=int, default=3, help="confirmed checkpoints kept on Drive")
     @argument(
@@ -96,7 +105,7 @@ class CheckpointMagics(Magics):
         dest="directory",
         default=None,
         help="a folder the trainer writes its own checkpoints into: restored before the cell, "
-        "pushed while it runs, confirmed at the end",
+        "pushed while it runs, confirmed at the end (default: none)",
     )
     @argument(
         "--to",
@@ -173,8 +182,8 @@ class CheckpointMagics(Magics):
 
 @magics_class
 class DriveMagics(Magics):
-    @magic_arguments("%drive_connect")
-    @_help
+    @magic_arguments()
+    @_help()
     @argument("--url", default=None, help="a Drive-compatible server (the emulator's URL)")
     @argument(
         "--token-file",
@@ -188,7 +197,7 @@ class DriveMagics(Magics):
         "--scope",
         choices=("file", "drive"),
         default="file",
-        help="file: only what this extension creates (default); drive: all your files",
+        help="file: only what this extension creates; drive: all your files",
     )
     @argument("--data-dir", default=None, help="where the embedded emulator keeps its files")
     @line_magic
@@ -238,13 +247,18 @@ _PULL_ONLY = ("extract", "max_size")
 @magics_class
 class SyncMagics(Magics):
     @no_var_expand  # expanded by expand_unless_deleting: a variable never steers --delete
-    @magic_arguments("%drive_sync")
-    @_help
+    @magic_arguments()
+    @_help()
     @argument("action", choices=("push", "pull", "stop"), help="push, pull, or stop watches")
     @argument("paths", nargs="*", help="push LOCAL DRIVE_PATH | pull DRIVE_PATH LOCAL")
     @argument("--delete", action="store_true", help="push: remove on Drive what is gone locally")
     @argument("--watch", action="store_true", help="push: keep pushing changes until stop")
-    @argument("--shard", type=int, default=None, help="push: at most N files per Drive folder")
+    @argument(
+        "--shard",
+        type=int,
+        default=None,
+        help="push: at most N files per Drive folder (default: no limit)",
+    )
     @argument("--jobs", type=int, default=8, help="transfers in parallel")
     @argument("--dry-run", action="store_true", help="push: print the plan, change nothing")
     @argument("--extract", action="store_true", help="pull: extract a .zip/.tar(.gz) locally")
@@ -303,8 +317,8 @@ class SyncMagics(Magics):
             print(plan_line)
         print(report.summary())
 
-    @magic_arguments("%drive_quota")
-    @_help
+    @magic_arguments()
+    @_help()
     @argument("--empty-trash", action="store_true", help="delete the trash for good, then show")
     @line_magic
     def drive_quota(self, line: str) -> None:
@@ -321,8 +335,8 @@ class SyncMagics(Magics):
             raise UsageError(str(exc)) from None
 
     @no_var_expand  # a variable must never redirect a deletion
-    @magic_arguments("%drive_purge")
-    @_help
+    @magic_arguments()
+    @_help()
     @argument("path", help="the Drive folder or file to delete")
     @argument("--yes", action="store_true", help="do not ask before deleting")
     @argument("--trash", action="store_true", help="move it to the trash instead (recoverable)")
@@ -369,8 +383,8 @@ def _print_stopped(outcome: dict) -> None:
 
 @magics_class
 class MountMagics(Magics):
-    @magic_arguments("%drive_status")
-    @_help
+    @magic_arguments()
+    @_help()
     @argument("paths", nargs="*", help="mount paths to look at (default: the whole mount)")
     @line_magic
     def drive_status(self, line: str) -> None:
@@ -390,8 +404,8 @@ class MountMagics(Magics):
         for local, drive_path in background.watching():
             print(f"pushing {local} → drive:{drive_path} as it changes (%drive_sync stop ends it)")
 
-    @magic_arguments("%drive_flush")
-    @_help
+    @magic_arguments()
+    @_help()
     @argument("paths", nargs="*", help="mount paths to wait for (default: everything pending)")
     @argument("--timeout", default="10m", help="give up after this long")
     @argument("--push", action="store_true", help="upload them through the API now instead")
@@ -416,8 +430,8 @@ class MountMagics(Magics):
                                 progress=progress)  # fmt: skip
         print(report)
 
-    @magic_arguments("%drive_guard")
-    @_help
+    @magic_arguments()
+    @_help()
     @argument("action", choices=("on", "off", "status", "watch", "unwatch"))
     @argument("path", nargs="?", help="for watch/unwatch: a mount path checked before every cell")
     @argument("--warn", action="store_true", help="with on: warn instead of stopping the cell")

@@ -69,7 +69,7 @@ class SyncReport:
             text += f"; {plural(len(self.duplicates), 'duplicate name')} on Drive"
         if self.errors:
             first = next(iter(self.errors.items()))
-            text += f"; {plural(len(self.errors), 'file')} failed (first: {first[0]}: {first[1]})"
+            text += f"; {len(self.errors)} failed (first: {first[0]}: {first[1]})"
         return text
 
     def plan_lines(self) -> list[str]:
