@@ -21,7 +21,7 @@ from colab_magics.drive.connect import on_colab
 
 COLAB = "colab"
 _IMPORTED = time.time()
-_CONTAINER_FILES = ("/.dockerenv", "/run/.containerenv")
+_CONTAINER_FILES = (".dockerenv", "run/.containerenv")
 _CONTAINER_CGROUPS = ("docker", "kubepods", "containerd", "libpod", "lxc")
 
 
@@ -33,23 +33,25 @@ def runtime_kind() -> str | None:
     return None
 
 
-def in_container(proc: str = "/proc") -> bool:
-    """Whether this process runs in a container (which then is the runtime)."""
+def in_container(root: str = "/") -> bool:
+    """Whether this process runs in a container (which then is the runtime); ``root``: the
+    filesystem root to look at."""
     # Podman and systemd-nspawn set $container, lower-case.
     if os.environ.get("container") or any(  # noqa: SIM112
-        os.path.exists(p) for p in _CONTAINER_FILES
+        os.path.exists(os.path.join(root, p)) for p in _CONTAINER_FILES
     ):
         return True
     try:
-        with open(os.path.join(proc, "1", "cgroup")) as f:
+        with open(os.path.join(root, "proc", "1", "cgroup")) as f:
             text = f.read()
     except OSError:
         return False
     return any(word in text for word in _CONTAINER_CGROUPS)
 
 
-def process_started(pid: int | str = "self", proc: str = "/proc") -> float | None:
+def process_started(pid: int | str = "self", root: str = "/") -> float | None:
     """When process ``pid`` started, as ``time.time()``; None where ``/proc`` cannot tell."""
+    proc = os.path.join(root, "proc")
     try:
         with open(os.path.join(proc, str(pid), "stat")) as f:
             stat = f.read()
@@ -64,16 +66,16 @@ def process_started(pid: int | str = "self", proc: str = "/proc") -> float | Non
     return booted + ticks / hertz
 
 
-def runtime_started(proc: str = "/proc") -> float:
+def runtime_started(root: str = "/") -> float:
     """When this runtime started, as ``time.time()``: the container's start on Colab or in a
     container, else this kernel's; without ``/proc``, when this module was imported."""
-    pid: int | str = 1 if runtime_kind() == COLAB or in_container(proc) else "self"
-    started = process_started(pid, proc)
+    pid: int | str = 1 if runtime_kind() == COLAB or in_container(root) else "self"
+    started = process_started(pid, root)
     if started is None and pid == 1:  # PID 1 hidden (hidepid): this kernel is the next best
-        started = process_started("self", proc)
+        started = process_started("self", root)
     return _IMPORTED if started is None else min(started, time.time())
 
 
-def runtime_age(proc: str = "/proc") -> float:
+def runtime_age(root: str = "/") -> float:
     """Seconds since :func:`runtime_started`."""
-    return max(0.0, time.time() - runtime_started(proc))
+    return max(0.0, time.time() - runtime_started(root))
