@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,6 +72,20 @@ class DefaultsHelp(MagicHelpFormatter):
         ):
             return text
         return f"{text} (default: %(default)s)"
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """What in ``url`` may be a credential: the password in ``user:password@`` and the
+    values of its query (``?key=…``)."""
+    if not url:
+        return []
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return []
+    values = [v for _, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=False)]
+    return [password, *values] if password else values
 
 
 def _no_abbreviations(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
 from colab_magics.connection import current_client, mount_root, use_client
 from colab_magics.drive import DriveError, connect
-from colab_magics.magic_args import DefaultsHelp, parse_line, redact_text
+from colab_magics.magic_args import DefaultsHelp, parse_line, redact_text, url_secrets
 from colab_magics.magic_output import Interrupted, one_line, panel
 from colab_magics.progress import Progress
 from colab_magics.sync import purge
@@ -210,10 +210,12 @@ class DriveMagics(Magics):
         # Stray words on this line may be a token pasted in: no error shows them.
         args = _parse(self.drive_connect, line, hide_values=True)
         token = None
+        secrets = [args.token_file, args.credentials, *url_secrets(args.url)]
         if args.token_file:
             try:
                 with open(args.token_file) as f:
                     token = f.read().strip()
+                secrets.append(token)
             except OSError as exc:  # the path is not shown: it may be the token itself
                 why = exc.strerror or type(exc).__name__
                 raise UsageError(f"--token-file: cannot read that file ({why})") from None
@@ -228,7 +230,6 @@ class DriveMagics(Magics):
             )
         except (ValueError, OSError, DriveError) as exc:
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            secrets = [token, args.token_file, args.credentials]
             raise UsageError(redact_text(message, secrets)) from None
         previous = use_client(client)
         if previous is not None and previous is not client:
@@ -237,7 +238,7 @@ class DriveMagics(Magics):
         if old is not None:  # the guard follows the connection's mount
             new = install_guard(self.shell)
             new.enabled, new.warn = old.enabled, old.warn
-        print(client.description)
+        print(redact_text(client.description, secrets))
 
 
 _PUSH_ONLY = ("delete", "watch", "shard", "dry_run")

@@ -39,12 +39,6 @@ class Deadline:
         """True once what is left is under the margin plus one measured persist."""
         return self.seconds_left() < self.margin + persist_seconds
 
-    def describe(self) -> str:
-        """``no deadline`` or ``runtime ends in about 11h20m`` (for messages)."""
-        if self.lifetime is None:
-            return "no deadline"
-        return f"runtime ends in about {format_seconds(self.seconds_left())}"
-
 
 def runtime_deadline(
     lifetime: str | None, margin: str, *, age: Callable[[], float] = runtime_age

@@ -114,3 +114,16 @@ def test_redacting_keeps_the_words_that_are_safe():
     words = ["--tok", "S1", "--x", "1", "--token=S2", "pos", "--pass"]
     assert redact_words(words) == ["--tok", "…", "--x", "1", "--token=…", "pos", "--pass"]
     assert redact_words(["a", "--b=c"], hide_values=True) == ["…", "--b=…"]
+
+
+def test_a_credential_inside_the_url_is_never_shown(shell, capsys, emulator, tmp_path):
+    token = tmp_path / "token"
+    token.write_text(emulator.token)
+    url = emulator.url.replace("http://", f"http://me:{SECRET}@") + f"?key={SECRET}x"
+    error, shown = _failed(shell, capsys, f"%drive_connect --url '{url}' --token-file {token}")
+    assert error is None
+    assert "Using the Drive server at" in shown
+    assert SECRET not in shown and emulator.token not in shown
+    error, shown = _failed(shell, capsys, f"%drive_connect --url '{url}'")
+    assert isinstance(error, UsageError) and "needs a token" in str(error)
+    assert SECRET not in shown

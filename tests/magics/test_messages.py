@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import signal
 
@@ -111,8 +112,12 @@ def test_a_failure_is_shown_once(shell, mounted, capsys, push):
     assert "MountView" not in text and "flush(" not in text
 
 
-def test_counts_are_plural_only_when_more_than_one(shell, client, capsys):
+def test_counts_are_plural_only_when_more_than_one(shell, client, capsys, monkeypatch):
     client.upload(b"x" * 10, "one/a.txt")
+    asked = []
+    monkeypatch.setattr(builtins, "input", lambda prompt: asked.append(prompt) or "n")
+    assert shell.run_cell("%drive_purge one").error_in_exec is None
+    assert asked == ["Delete permanently drive:one: 1 file in 1 folder, 10 B? [y/N] "]
     assert shell.run_cell("%drive_purge one --yes").error_in_exec is None
     assert "Deleted 1 file and 1 folder permanently" in capsys.readouterr().out
 
