@@ -17,6 +17,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import MagicHelpFormatter
+from IPython.utils.text import DollarFormatter
 
 HIDDEN = "…"
 # Words that mark an option as one whose value may be a secret. An option is secret-like when
@@ -126,3 +127,25 @@ def _secret_values(words: Sequence[str]) -> list[str]:
         if word != shown:
             values.append(word.partition("=")[2] if _OPTION.match(word) else word)
     return values
+
+
+def expand_unless_deleting(shell: Any, line: str) -> str:
+    """``line`` with ``$var``/``{expr}`` expanded as IPython would, except where it deletes:
+    a line with ``--delete`` is taken exactly as written, and a variable that brings in
+    ``--delete`` is refused, so no variable can redirect or start a deletion."""
+    if "--delete" in _words(line):
+        return line
+    try:
+        expanded = DollarFormatter().vformat(line, args=[], kwargs=shell.user_ns)
+    except Exception:  # as IPython does: what does not evaluate stays as written
+        return line
+    if "--delete" in _words(expanded):
+        raise UsageError("--delete must be written in the line itself, not come from a variable")
+    return expanded
+
+
+def _words(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return line.split()

@@ -90,3 +90,14 @@ class Interrupted(KeyboardInterrupt):
     def _render_traceback_(self) -> list[str]:
         # IPython shows what this returns instead of a traceback.
         return [str(self)]
+
+
+def interrupted_line(step: int | None, confirmed: int | None) -> str:
+    """The one line a handled Ctrl-C ends a checkpointed cell with."""
+    saved = (
+        f"checkpoint of step {confirmed} confirmed"
+        if confirmed is not None
+        else "no checkpoint confirmed"
+    )
+    where = "before the first step" if step is None else f"at step {step}"
+    return f"interrupted {where}; {saved}"

@@ -8,12 +8,10 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
-import shlex
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, kwds, magic_arguments
-from IPython.utils.text import DollarFormatter
 
 from colab_magics import background, sync, ui
 from colab_magics.checkpoint.api import checkpointed, parse_names
@@ -21,15 +19,19 @@ from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
 from colab_magics.connection import current_client, mount_root, use_client
 from colab_magics.drive import DriveError, connect
-from colab_magics.magic_args import DefaultsHelp, parse_line, redact_text, url_secrets
-from colab_magics.magic_output import Interrupted, one_line, panel
+from colab_magics.magic_args import (
+    DefaultsHelp,
+    expand_unless_deleting,
+    parse_line,
+    redact_text,
+    url_secrets,
+)
+from colab_magics.magic_output import Interrupted, interrupted_line, one_line, panel
 from colab_magics.progress import Progress
 from colab_magics.sync import purge
 from colab_magics.sync.guard import Guard, install, installed
 from colab_magics.sync.mountview import FlushTimeout, MountView, describe
 from colab_magics.units import format_bytes, format_seconds, parse_size, plural
-
-_parse = parse_line
 
 
 def _help():
@@ -52,39 +54,6 @@ def count_range_loops(cell: str, name: str) -> int:
         and isinstance(node.func.value, ast.Name)
         and node.func.value.id == name
     )
-
-
-def interrupted_line(step: int | None, confirmed: int | None) -> str:
-    """The one line a handled Ctrl-C ends a checkpointed cell with."""
-    saved = (
-        f"checkpoint of step {confirmed} confirmed"
-        if confirmed is not None
-        else "no checkpoint confirmed"
-    )
-    where = "before the first step" if step is None else f"at step {step}"
-    return f"interrupted {where}; {saved}"
-
-
-def expand_unless_deleting(shell, line: str) -> str:
-    """``line`` with ``$var``/``{expr}`` expanded as IPython would, except where it deletes:
-    a line with ``--delete`` is taken exactly as written, and a variable that brings in
-    ``--delete`` is refused, so no variable can redirect or start a deletion."""
-    if "--delete" in _words(line):
-        return line
-    try:
-        expanded = DollarFormatter().vformat(line, args=[], kwargs=shell.user_ns)
-    except Exception:  # as IPython does: what does not evaluate stays as written
-        return line
-    if "--delete" in _words(expanded):
-        raise UsageError("--delete must be written in the line itself, not come from a variable")
-    return expanded
-
-
-def _words(line: str) -> list[str]:
-    try:
-        return shlex.split(line)
-    except ValueError:
-        return line.split()
 
 
 @magics_class
@@ -133,7 +102,7 @@ class CheckpointMagics(Magics):
         In the cell, loop with ``for step in ckpt.range(N):``; state named by ``--save`` is
         captured at step boundaries on the ``--every`` cadence and uploaded in the background.
         """
-        args = _parse(self.checkpointed, line)
+        args = parse_line(self.checkpointed, line)
         if not args.as_name.isidentifier():
             raise UsageError(f"--as {args.as_name!r} is not a variable name")
         if count_range_loops(cell, args.as_name) > 1:
@@ -208,7 +177,7 @@ class DriveMagics(Magics):
         application-default credentials if present; else the embedded emulator.
         """
         # Stray words on this line may be a token pasted in: no error shows them.
-        args = _parse(self.drive_connect, line, hide_values=True)
+        args = parse_line(self.drive_connect, line, hide_values=True)
         token = None
         secrets = [args.token_file, args.credentials, *url_secrets(args.url)]
         if args.token_file:
@@ -275,7 +244,7 @@ class SyncMagics(Magics):
         Nothing Drive already has (same size and md5) is sent again; a re-run after a kill
         continues where it stopped.
         """
-        args = _parse(self.drive_sync, expand_unless_deleting(self.shell, line))
+        args = parse_line(self.drive_sync, expand_unless_deleting(self.shell, line))
         if args.action == "stop":
             _print_stopped(background.stop_watches())
             return
@@ -301,7 +270,7 @@ class SyncMagics(Magics):
             try:
                 background.start_watch(source, dest, client=client, progress=progress)
             except (ValueError, DriveError) as exc:
-                raise UsageError(str(exc)) from None
+                raise UsageError(one_line(exc)) from None
             ui.show(progress)
             print(f"Pushing {source} to drive:{dest} as it changes; %drive_sync stop to end.")
             return
@@ -324,7 +293,7 @@ class SyncMagics(Magics):
     @line_magic
     def drive_quota(self, line: str) -> None:
         """Drive's storage: limit, used, and how much of it is in the trash."""
-        args = _parse(self.drive_quota, line)
+        args = parse_line(self.drive_quota, line)
         client = current_client()
         try:
             if args.empty_trash:
@@ -333,7 +302,7 @@ class SyncMagics(Magics):
                 print(f"Emptied the trash: {format_bytes(before.usage_in_trash)} freed.")
             print(purge.quota_summary(client.quota()))
         except DriveError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(one_line(exc)) from None
 
     @no_var_expand  # a variable must never redirect a deletion
     @magic_arguments()
@@ -347,7 +316,7 @@ class SyncMagics(Magics):
 
         Unlike deleting in Drive's page, the space comes back at once: nothing goes to the trash.
         """
-        args = _parse(self.drive_purge, line)
+        args = parse_line(self.drive_purge, line)
         client = current_client()
         try:
             plan = purge.plan_purge(args.path, client=client)
@@ -394,7 +363,7 @@ class MountMagics(Magics):
 
         Colab shows DriveFS's upload queue nowhere; asking Drive is the only truth.
         """
-        args = _parse(self.drive_status, line)
+        args = parse_line(self.drive_status, line)
         view = _mount_view(args.paths)
         if view is not None:
             try:
@@ -417,7 +386,7 @@ class MountMagics(Magics):
         With ``--push`` they are uploaded through the API (md5-verified) instead of waiting
         for the mount: for when the runtime's end is near.
         """
-        args = _parse(self.drive_flush, line)
+        args = parse_line(self.drive_flush, line)
         try:
             timeout = parse_duration(args.timeout)
         except ValueError as exc:
@@ -445,7 +414,7 @@ class MountMagics(Magics):
         holds) stops the cell with what to do; files still pending upload, huge folders and a
         nearly full Drive are warned about.
         """
-        args = _parse(self.drive_guard, line)
+        args = parse_line(self.drive_guard, line)
         if args.action in ("watch", "unwatch") and not args.path:
             raise UsageError(f"%drive_guard {args.action} needs a mount path")
         guard = installed(self.shell) or install_guard(self.shell)
