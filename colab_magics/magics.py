@@ -287,6 +287,7 @@ class SyncMagics(Magics):
             print(plan_line)
         print(report.summary())
 
+    @no_var_expand  # --empty-trash deletes for good: written on the line, never from a variable
     @magic_arguments()
     @_help()
     @argument("--empty-trash", action="store_true", help="delete the trash for good, then show")

@@ -111,6 +111,15 @@ def test_purge_does_not_expand_variables(shell, mounted, monkeypatch):
     assert current_client().exists("precious/a.txt")
 
 
+def test_a_variable_cannot_empty_the_trash(shell, mounted):
+    current_client().upload(b"old", "old.bin")
+    current_client().trash("old.bin")
+    shell.user_ns["flags"] = "--empty-trash"
+    error = shell.run_cell("%drive_quota $flags").error_in_exec
+    assert isinstance(error, UsageError) and "unrecognized arguments: $flags" in str(error)
+    assert current_client().quota().usage_in_trash == 3
+
+
 def test_push_with_delete_takes_the_line_as_written(shell, mounted, tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.txt").write_text("a")
