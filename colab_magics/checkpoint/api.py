@@ -10,8 +10,8 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from colab_magics.checkpoint.deadline import Deadline
-from colab_magics.checkpoint.durations import parse_cadence, parse_duration
+from colab_magics.checkpoint.deadline import runtime_deadline
+from colab_magics.checkpoint.durations import parse_cadence
 from colab_magics.checkpoint.lease import Lease, LeaseRefused, acquire, lease_seconds
 from colab_magics.checkpoint.session import Checkpoint, CheckpointStore, CheckpointUsageError
 from colab_magics.checkpoint.state import CaptureError, classify
@@ -122,7 +122,7 @@ def checkpointed(
     every: str = "10m",
     keep: int = 3,
     to: str | None = None,
-    lifetime: str = "12h",
+    lifetime: str | None = None,
     margin: str = "10m",
     fresh: bool = False,
     directory: str | None = None,
@@ -146,7 +146,7 @@ def checkpointed(
         validate_folder(to)
     try:
         cadence = parse_cadence(str(every))
-        deadline = Deadline(parse_duration(lifetime), parse_duration(margin))
+        deadline = runtime_deadline(lifetime, margin)
         ttl = lease_seconds()
     except ValueError as exc:
         raise CheckpointUsageError(str(exc)) from None
