@@ -114,8 +114,8 @@ class Tree:
             os.close(spot.fd)
 
     def check_inside(self, parts: Sequence[str]) -> None:
-        """Raise :class:`Escape` if ``parts``, links followed, leaves the top. What does not
-        exist (yet) is resolved as text, like ``os.path.realpath``; a link loop stays in."""
+        """Raise :class:`Escape` if ``parts``, links followed, leaves the top or goes round a
+        loop of links. What does not exist (yet) is resolved as text, like ``realpath``."""
         spot = self._walk(list(parts), create=False, follow_last=True, lexical=True)
         if spot is not None:
             os.close(spot.fd)
@@ -155,9 +155,7 @@ class Tree:
                     st = None
                 if st is not None and stat.S_ISLNK(st.st_mode):
                     hops += 1
-                    if hops > MAX_HOPS:
-                        if lexical:
-                            return None  # a loop: it resolves nowhere, so not outside
+                    if hops > MAX_HOPS:  # the kernel says ELOOP; realpath() guesses a path
                         raise Escape("its path goes round a loop of links")
                     target = os.readlink(name, dir_fd=fd)
                     if target.startswith("/"):
