@@ -31,7 +31,7 @@ from colab_magics.drive import NO_PROGRESS, Callback
 from colab_magics.sync.errors import ArchiveError, ArchiveRefused, SyncAborted, is_disk_full
 from colab_magics.sync.local import ensure_space
 from colab_magics.sync.report import SyncReport
-from colab_magics.sync.safe_fs import Escape, Spot, Tree, split
+from colab_magics.sync.safe_fs import SUPPORTED, Escape, Spot, Tree, split
 from colab_magics.units import format_bytes
 
 COPY_BLOCK = 1024 * 1024
@@ -113,6 +113,11 @@ def extract_placed(
         )
     if max_size is not None and (isinstance(max_size, bool) or max_size < 0):
         raise ArchiveError(f"max_size must be a number of bytes (0 or more), not {max_size!r}")
+    if not SUPPORTED:
+        raise ArchiveError(
+            "Extracting safely needs files opened relative to a folder (Linux, macOS); this "
+            "system cannot, so extract the archive with a tool of its own."
+        )
     report = report if report is not None else SyncReport()
     tree = Tree(os.fspath(dest))
     run = _Run(tree, label, os.path.getsize(path), max_size, progress, report)

@@ -26,7 +26,10 @@ MAX_HOPS = 40
 """Links followed while resolving one path (Linux's own limit, past which it says ELOOP)."""
 STAGING_PREFIX = ".colab_magics-extract-"
 _STAGING = re.compile(re.escape(STAGING_PREFIX) + r"[0-9a-f]{16}\Z")
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # absent on Windows, where SUPPORTED is False
+_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+SUPPORTED = bool(_NOFOLLOW) and {os.open, os.mkdir, os.rename, os.link} <= os.supports_dir_fd
+"""Whether this system can open files relative to a folder descriptor (Linux, macOS)."""
 
 
 class Escape(Exception):
@@ -228,7 +231,7 @@ class Tree:
     ) -> None:
         """Write a new file at ``spot`` (replacing a file or link there) with ``fill``."""
         stage, temp = self._temp()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(temp, flags, 0o600, dir_fd=stage)
         try:
             with os.fdopen(fd, "wb", closefd=False) as out:
@@ -268,7 +271,7 @@ class Tree:
     def open_existing(self, spot: Spot) -> BinaryIO:
         """The regular file at ``spot`` for reading, never through a link."""
         assert spot.name is not None
-        fd = os.open(spot.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=spot.fd)
+        fd = os.open(spot.name, os.O_RDONLY | _NOFOLLOW, dir_fd=spot.fd)
         return os.fdopen(fd, "rb")
 
     # -- after the last entry, or on refusal ------------------------------------------------
