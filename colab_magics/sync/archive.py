@@ -8,8 +8,10 @@ and those of this archive included (:mod:`colab_magics.sync.safe_fs`), and no pl
 ever followed. A link target is read with a cap (it is a path: at most ``LINK_MAX`` bytes). An
 archive whose files add up to more than ``max_size`` (by default ``RATIO`` times the archive's
 own size, the mark of a zip bomb) or more than the free disk space is refused too. A refused
-archive leaves nothing of this run behind; a zip is checked whole before its first entry is
-written, a tar (read as a stream, so a 45 GB .tar.gz is decompressed once) entry by entry.
+archive leaves nothing of this run behind. What the archive alone decides (names, kinds, link
+targets, sizes) is checked for a whole zip before its first entry is written, for a tar (read
+as a stream, so a 45 GB .tar.gz is decompressed once) entry by entry; what depends on the disk
+is decided as each entry is placed, and links once more after the last one.
 
 A re-run skips entries already there with the right size (and CRC for zip, mtime for tar,
 which extraction sets), so an extraction cut short continues where it stopped.

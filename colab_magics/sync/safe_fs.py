@@ -70,7 +70,7 @@ class Tree:
         os.makedirs(top, exist_ok=True)
         self.top = top
         self.real = os.path.realpath(top)
-        self.fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        self.fd = os.open(top, _DIR & ~_NOFOLLOW)  # the top itself may be a link: the user's
         self.created: list[tuple[tuple[str, ...], str]] = []
         """(real path parts, "dir" | "file") of everything this run made, in order."""
         self.links: dict[tuple[str, ...], str] = {}
