@@ -269,3 +269,15 @@ def test_no_link_left_points_out_after_any_refusal(box, fmt):
     with pytest.raises(ArchiveError, match="refused for safety"):
         extract(archive, box / "out")
     assert links_out(box / "out") == [] and not (box / "f").exists()
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_removed_and_nothing_else(tmp_path):
+    out = tmp_path / "out"
+    stale = out / ".colab_magics-extract-0123456789abcdef"
+    stale.mkdir(parents=True)
+    (stale / "7").write_bytes(b"half a file")
+    (out / ".colab_magics-extract-mine").mkdir()  # not a name this package makes: kept
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(make_zip([("file", "a.txt", b"a")]))
+    extract(archive, out)
+    assert sorted(os.listdir(out)) == [".colab_magics-extract-mine", "a.txt"]
