@@ -43,6 +43,7 @@ def pull(
     extract: bool = False,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    max_size: int | None = None,
 ) -> SyncReport:
     """Download the Drive folder or file ``drive_path`` to ``local``.
 
@@ -50,6 +51,8 @@ def pull(
     when ``local`` is a folder or ends with ``/``). With ``extract``, ``drive_path`` is a .zip,
     .tar, .tar.gz or .tgz that is fetched to local disk and extracted into ``local`` (see
     :func:`colab_magics.sync.archive.extract`); ``keep_archive`` keeps the fetched archive.
+    ``max_size`` (bytes) is the most the archive may extract to: by default 200 times its own
+    size, which refuses a zip bomb; raise it for an archive you trust that compresses more.
     """
     if extract:
         from colab_magics.sync.unpack import pull_extract
@@ -61,6 +64,7 @@ def pull(
             progress=progress,
             keep_archive=keep_archive,
             cache_dir=cache_dir,
+            max_size=max_size,
         )
     parts = drive_parts(client, drive_path)
     target = os.fspath(local)
