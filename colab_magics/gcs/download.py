@@ -156,3 +156,20 @@ def _remove(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def read_bytes(client: GcsClient, obj: GcsObject) -> bytes:
+    """The whole (small) object ``obj`` in memory, verified like a download."""
+    digest = ObjectHash(obj.md5, obj.crc32c)
+    client.count()
+    try:
+        data = client.blob(obj.bucket, obj.name).download_as_bytes(
+            raw_download=True, checksum=None, if_generation_match=obj.generation
+        )
+    except Exception as exc:
+        error = map_exception(exc, what=obj.url)
+        raise (_changed(obj) if isinstance(error, GcsPreconditionFailed) else error) from exc
+    digest.update(data)
+    if len(data) != obj.size or not digest.matches():
+        raise _changed(obj, digest)
+    return data

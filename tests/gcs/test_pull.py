@@ -280,7 +280,7 @@ def test_without_the_library_a_gs_path_names_the_extra(tmp_path, monkeypatch):
 
 def test_importing_the_package_does_not_import_the_library():
     code = (
-        "import sys, colab_magics, colab_magics.gcs; "
+        "import sys, colab_magics, colab_magics.gcs, colab_magics.gcs.store; "
         "assert 'google.cloud.storage' not in sys.modules, 'imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
