@@ -128,3 +128,29 @@ def test_a_manifest_naming_objects_outside_its_checkpoint_is_skipped(gcs, bucket
     assert store.load_newest(str(tmp_path / "s")) is None
     (why,) = store.skipped_without_restore()
     assert "not a blob of its own" in why
+
+
+def test_checkpointed_to_a_bucket_holds_the_run_and_resumes(gcs, bucket):
+    from colab_magics.checkpoint.session import CheckpointUsageError
+
+    ns = _fresh()
+    with checkpointed("run1", save=["model", "losses"], namespace=ns, to=URL) as ckpt:
+        for step in ckpt.range(3):
+            ns["losses"].append(step)
+            assert "lease.json" in _names(gcs)
+            if step == 0:
+                with (
+                    pytest.raises(CheckpointUsageError, match="in use by another runtime"),
+                    checkpointed("run1", save=["model"], namespace=_fresh(), to=URL),
+                ):
+                    pass
+    assert "lease.json" not in _names(gcs)  # released at the end
+    again = {**_fresh(), "losses": []}
+    with checkpointed("run1", save=["model", "losses"], namespace=again, to=URL) as ckpt:
+        assert ckpt.restored_from is not None and ckpt.restored_from.step == 3
+    assert again["losses"] == [0, 1, 2]
+    with (
+        pytest.raises(CheckpointUsageError, match="--dir works with Drive only"),
+        checkpointed("run1", directory="x", namespace={}, to=URL),
+    ):
+        pass
