@@ -11,6 +11,9 @@ final hash check catches a change in any case. Only a verified file takes the fi
 from __future__ import annotations
 
 import os
+import random
+import time
+from collections.abc import Callable
 from typing import IO
 
 from colab_magics.drive.progress import NO_PROGRESS, Callback
@@ -58,16 +61,13 @@ def download(
     *,
     progress: Callback = NO_PROGRESS,
     policy: RetryPolicy = RETRY,
-    sleep=None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     """Fetch ``obj`` to ``dest``; returns the bytes received (a resumed part not counted).
 
     Raises :class:`GcsIntegrityError` when the bytes do not hash to the object's md5 (crc32c
     for composite objects); then nothing is left under either name.
     """
-    import random
-    import time
-
     final = os.fspath(dest)
     folder = os.path.dirname(final)
     if folder:
@@ -110,7 +110,7 @@ def download(
                         raise error from exc
                     delay = policy.backoff(max(1, failures), random.random)
                     progress.retry(error, delay)
-                    (sleep or time.sleep)(delay)
+                    sleep(delay)
                     continue
                 if have + sink.written == start:
                     raise GcsTransient(f"{obj.url}: GCS sent no bytes at offset {start}")
