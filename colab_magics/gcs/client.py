@@ -21,6 +21,7 @@ from colab_magics.gcs.paths import GsPath
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 SCOPE = "https://www.googleapis.com/auth/devstorage.read_write"
+POOL_SIZE = 64
 
 
 def import_storage() -> Any:
@@ -109,7 +110,10 @@ class GcsClient:
         self.description = f"GCS at {self.endpoint}"
         self.storage = storage
         self.client = storage.Client(
-            project=project or "<none>", credentials=credentials, client_options=options
+            project=project or "<none>",
+            credentials=credentials,
+            client_options=options,
+            _http=_session(credentials),
         )
         self._lock = threading.Lock()
         self.requests = 0
@@ -174,6 +178,19 @@ def _default_credentials() -> tuple[Any, str | None]:
         return google.auth.default(scopes=[SCOPE])
     except google.auth.exceptions.DefaultCredentialsError:
         return None, None
+
+
+def _session(credentials: Any) -> Any:
+    """An authorized session whose connection pool fits a parallel pull: requests keeps 10
+    connections per host by default, and threads beyond that reconnect for every object."""
+    import requests.adapters
+    from google.auth.transport.requests import AuthorizedSession
+
+    session = AuthorizedSession(credentials)
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 def open_client(client: GcsClient | None = None, *, endpoint: str | None = None) -> GcsClient:

@@ -34,6 +34,7 @@ def put(bucket, name: str, data: bytes):
 def small_tree(bucket, n: int = 60) -> dict[str, bytes]:
     files = {f"train/{i % 5}/img-{i:03d}.bin": os.urandom(100 + i * 37) for i in range(n)}
     files["train/labels.csv"] = b"id,label\n1,cat\n"
+    files["train/empty.txt"] = b""
     files["train/dé jà vu (1).txt"] = "unicode ✓".encode()
     for name, data in files.items():
         put(bucket, name, data)
@@ -54,7 +55,7 @@ def test_pulls_many_small_objects_in_parallel_with_progress(gcs, bucket, tmp_pat
     expected = small_tree(bucket)
     progress = Progress("pull")
     report = pull(
-        "gs://data-bucket/train", tmp_path / "data", client=gcs, jobs=8, progress=progress,
+        "gs://data-bucket/train", tmp_path / "data", client=gcs, jobs=16, progress=progress,
         cache_dir=cache_dir,
     )  # fmt: skip
     assert report.ok, report.errors
