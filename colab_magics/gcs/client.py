@@ -91,8 +91,14 @@ class GcsClient:
         anonymous: bool | None = None,
         credentials: Any = None,
         project: str | None = None,
+        retry_deadline: float = 30.0,
     ) -> None:
         storage = import_storage()
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        # The library retries metadata calls for up to 120 s; an unreachable endpoint should
+        # not hold a notebook cell that long before it says so.
+        self.retry = DEFAULT_RETRY.with_deadline(retry_deadline)
         options = {"api_endpoint": endpoint.rstrip("/")} if endpoint else None
         # The library itself goes anonymous for STORAGE_EMULATOR_HOST; an explicit endpoint
         # may be a proxy in front of real GCS, so it still uses credentials where there are.
@@ -131,7 +137,9 @@ class GcsClient:
             return None
         self.count()
         try:
-            blob = self.client.bucket(bucket).get_blob(name, generation=generation)
+            blob = self.client.bucket(bucket).get_blob(
+                name, generation=generation, retry=self.retry
+            )
         except Exception as exc:
             raise map_exception(exc, what=f"gs://{bucket}/{name}") from exc
         return GcsObject.from_blob(blob) if blob is not None else None
@@ -141,7 +149,9 @@ class GcsClient:
     ) -> Iterator[GcsObject]:
         """Every object whose name starts with ``prefix`` (one level with ``delimiter='/'``)."""
         try:
-            pages = self.client.list_blobs(bucket, prefix=prefix or None, delimiter=delimiter).pages
+            pages = self.client.list_blobs(
+                bucket, prefix=prefix or None, delimiter=delimiter, retry=self.retry
+            ).pages
             for page in pages:
                 self.count()
                 for blob in page:
@@ -161,7 +171,9 @@ class GcsClient:
         """Delete this generation of ``obj`` (a newer one written since stays)."""
         self.count()
         try:
-            self.blob(obj.bucket, obj.name).delete(if_generation_match=obj.generation)
+            self.blob(obj.bucket, obj.name).delete(
+                if_generation_match=obj.generation, retry=self.retry
+            )
         except Exception as exc:
             error = map_exception(exc, what=obj.url)
             if isinstance(error, GcsNotFound):

@@ -16,7 +16,7 @@ from typing import Any
 from colab_magics.drive.pool import run_each
 from colab_magics.gcs.client import GcsClient, GcsObject, open_client
 from colab_magics.gcs.download import download
-from colab_magics.gcs.errors import is_fatal
+from colab_magics.gcs.errors import aborting, is_fatal
 from colab_magics.gcs.hashes import file_hash
 from colab_magics.gcs.paths import GsPath, parse_gs, unsafe_reason
 from colab_magics.sync import feedback as fb
@@ -71,7 +71,10 @@ def pull(
     feedback = fb.Feedback(progress)
     action = f"Pull of {path} to {target!r}"
     client = open_client(client)
-    with fb.run(report, feedback, client, action=action, where=target):  # type: ignore[arg-type]
+    with (
+        fb.run(report, feedback, client, action=action, where=target),  # type: ignore[arg-type]
+        aborting(report, action),
+    ):
         feedback.phase("listing")
         single, below = client.find(path)
         if single is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from colab_magics.drive.paths import COLAB_MOUNT
 from colab_magics.gcs.client import GcsClient, open_client
+from colab_magics.gcs.errors import aborting
 from colab_magics.gcs.paths import GsPath
 from colab_magics.gcs.pull import ObjectDownload, fetch
 from colab_magics.sync import feedback as fb
@@ -53,7 +54,10 @@ def pull_extract(
     feedback = fb.Feedback(progress)
     action = f"Extraction of {path} into {target!r}"
     client = open_client(client)
-    with fb.run(report, feedback, client, action=action, where=target):  # type: ignore[arg-type]
+    with (
+        fb.run(report, feedback, client, action=action, where=target),  # type: ignore[arg-type]
+        aborting(report, action),
+    ):
         obj = client.stat(path.bucket, path.name)
         if obj is None:
             raise SyncError(f"{path} does not exist (object names are case sensitive)")

@@ -285,3 +285,15 @@ def test_importing_the_package_does_not_import_the_library():
         "assert 'google.cloud.storage' not in sys.modules, 'imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+
+
+def test_an_unreachable_endpoint_stops_the_pull_with_one_message(tmp_path, monkeypatch):
+    from tests.gcs.conftest import free_port
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    client = GcsClient(endpoint=f"http://127.0.0.1:{free_port()}", anonymous=True,
+                       retry_deadline=1.0)  # fmt: skip
+    progress = Progress("pull")
+    with pytest.raises(SyncAborted, match="could not be reached") as err:
+        pull("gs://data-bucket/x", tmp_path / "x", client=client, progress=progress)
+    assert "\n" not in str(err.value) and progress.get("state") == "failed"
