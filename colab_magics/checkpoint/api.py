@@ -91,11 +91,19 @@ def hold_run(store: CheckpointStore, name: str, progress: Progress, ttl: float) 
     """This runtime's lease on run ``name`` (None for a store not on Drive); a live runtime
     holding it is a one-line CheckpointUsageError, before anything is restored."""
     from colab_magics.checkpoint.drive_store import DriveCheckpointStore
+    from colab_magics.gcs.store import GcsCheckpointStore
 
-    if not isinstance(store, DriveCheckpointStore):
-        return None
     try:
-        lease = acquire(store.client, store.folder, run=name, progress=progress, ttl=ttl)
+        if isinstance(store, DriveCheckpointStore):
+            lease = acquire(store.client, store.folder, run=name, progress=progress, ttl=ttl)
+        elif isinstance(store, GcsCheckpointStore):
+            from colab_magics.gcs.lease import acquire as acquire_in_bucket
+
+            lease = acquire_in_bucket(
+                store.client, store.bucket, store.prefix, run=name, progress=progress, ttl=ttl
+            )
+        else:
+            return None
     except LeaseRefused as exc:
         progress.update(state=FAILED, message=str(exc))
         raise CheckpointUsageError(str(exc)) from None
@@ -142,8 +150,11 @@ def checkpointed(
     if namespace is None:
         namespace = sys._getframe(2).f_globals
     validate_run_name(name)
-    if to is not None:
+    in_bucket = to is not None and to.startswith("gs://")
+    if to is not None and not in_bucket:
         validate_folder(to)
+    if in_bucket and directory is not None:
+        raise CheckpointUsageError("--dir works with Drive only: leave out --to gs://...")
     try:
         cadence = parse_cadence(str(every))
         deadline = runtime_deadline(lifetime, margin)
@@ -157,6 +168,14 @@ def checkpointed(
             "nothing to checkpoint: name variables with --save, or a folder with --dir"
         )
     objects = resolve_objects(save, namespace)
+    if store is None and in_bucket:
+        from colab_magics.gcs import GcsClient, GcsError
+        from colab_magics.gcs.store import GcsCheckpointStore
+
+        try:
+            store = GcsCheckpointStore(GcsClient(), to, run=name)
+        except (GcsError, ValueError) as exc:
+            raise CheckpointUsageError(f"--to: {exc}") from None
     if store is None:
         from colab_magics.checkpoint.drive_store import DriveCheckpointStore
 
