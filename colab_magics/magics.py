@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, kwds, magic_arguments
 
-from colab_magics import background, sync, ui
+from colab_magics import background, gcs, sync, ui
 from colab_magics.checkpoint.api import checkpointed, parse_names
 from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
@@ -132,7 +132,7 @@ class CheckpointMagics(Magics):
                     )
                 except CheckpointUsageError:
                     raise
-                except (ValueError, OSError, DriveError) as exc:
+                except (ValueError, OSError, DriveError, gcs.GcsError) as exc:
                     # Refused before the cell's first line ran (a bad --to or --dir, Drive
                     # unreachable): nothing of the user's code to show a traceback for.
                     raise UsageError(f"checkpointed {args.name}: {one_line(exc)}") from None
@@ -264,6 +264,9 @@ class SyncMagics(Magics):
             except ValueError as exc:
                 raise UsageError(f"--max-size: {exc}") from None
         source, dest = args.paths
+        if gcs.is_gs(source) or gcs.is_gs(dest):
+            self._sync_gcs(args, source, dest, pull_options)
+            return
         client = current_client()
         progress = Progress(f"drive_sync {args.action} {source} → {dest}")
         if args.watch:
@@ -285,6 +288,21 @@ class SyncMagics(Magics):
                                    **pull_options)  # fmt: skip
         for plan_line in report.plan_summary() if report.dry_run else []:
             print(plan_line)
+        print(report.summary())
+
+    @staticmethod
+    def _sync_gcs(args, source: str, dest: str, pull_options: dict) -> None:
+        """``%drive_sync`` with a ``gs://`` side: the bucket's pull or push."""
+        drive_only = [f"--{o.replace('_', '-')}" for o in _PUSH_ONLY if getattr(args, o)]
+        if drive_only:
+            raise UsageError(f"{' '.join(drive_only)} works with Drive paths only, not gs://")
+        progress = Progress(f"drive_sync {args.action} {source} → {dest}")
+        with panel(progress, sync.SyncError, sync.SyncAborted, gcs.GcsError):
+            if args.action == "push":
+                report = gcs.push(source, dest, jobs=args.jobs, progress=progress)
+            else:
+                report = gcs.pull(source, dest, jobs=args.jobs, extract=args.extract,
+                                  progress=progress, **pull_options)  # fmt: skip
         print(report.summary())
 
     @no_var_expand  # --empty-trash deletes for good: written on the line, never from a variable

@@ -45,6 +45,7 @@ def pull(
     extract: bool = False,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    max_size: int | None = None,
 ) -> SyncReport:
     """Download ``gs://BUCKET/PATH`` to ``local``.
 
@@ -52,7 +53,7 @@ def pull(
     ends with ``/``); otherwise every object below ``PATH/`` lands in the folder ``local``
     under its name relative to ``PATH``. With ``extract``, ``PATH`` is a .zip/.tar(.gz) that
     is fetched to the cache folder and extracted into ``local``
-    (:func:`colab_magics.sync.archive.extract`).
+    (:func:`colab_magics.sync.archive.extract`; ``max_size`` in bytes replaces its size limit).
     """
     path = parse_gs(url)
     if extract:
@@ -65,6 +66,7 @@ def pull(
             progress=progress,
             keep_archive=keep_archive,
             cache_dir=cache_dir,
+            max_size=max_size,
         )
     target = os.fspath(local)
     report = SyncReport()

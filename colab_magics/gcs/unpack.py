@@ -34,8 +34,12 @@ def pull_extract(
     progress: Any = None,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    max_size: int | None = None,
 ) -> SyncReport:
-    """Download the archive object ``path`` and extract it into the local folder ``local``."""
+    """Download the archive object ``path`` and extract it into the local folder ``local``.
+
+    ``max_size`` (bytes) replaces the extraction's size limit, as for Drive's pull.
+    """
     target = os.fspath(local)
     real = os.path.realpath(target)
     top = os.path.realpath(COLAB_MOUNT)
@@ -82,6 +86,7 @@ def pull_extract(
             progress=feedback.transfer,
             report=report,
             name=obj.name.rsplit("/", 1)[-1],
+            max_size=max_size,
         )
         if not keep_archive:
             os.unlink(archive)
