@@ -31,7 +31,7 @@ from colab_magics.checkpoint.manifest import (
     library_versions,
 )
 from colab_magics.checkpoint.session import Restored, RestoreBlobs
-from colab_magics.checkpoint.staging import staging_error
+from colab_magics.checkpoint.staging import naming_a_full_disk
 from colab_magics.drive import DriveClient, DriveError, DriveFile, DriveNotFound, TransferProgress
 from colab_magics.progress import Progress
 
@@ -137,42 +137,41 @@ class DriveCheckpointStore:
         ``Manifest.from_json`` has checked is one of the snapshot's file names.
         """
         self._skipped = []
-        for file, step, tag in _newest_first(self._children()):
-            local = os.path.join(staging, tag)
-            try:
-                manifest = self._manifest(file, step)
-                shutil.rmtree(local, ignore_errors=True)
-                os.makedirs(local)
-                for blob in manifest.blobs:
+        try:
+            with naming_a_full_disk(staging):
+                for file, step, tag in _newest_first(self._children()):
+                    local = os.path.join(staging, tag)
                     try:
-                        remote = self.client.file(blob.file_id)
-                    except DriveNotFound:
-                        raise IntegrityError(f"{blob.name} is no longer on Drive") from None
-                    if remote.md5 != blob.md5 or remote.size != blob.size:
-                        raise IntegrityError(
-                            f"{blob.name} on Drive has md5 {remote.md5}, "
-                            f"the manifest says {blob.md5}"
-                        )
-                    self.client.download(remote, os.path.join(local, blob.name))
-                result = restore(local, manifest)
-            except (DriveError, ManifestError, IntegrityError) as exc:
-                self._skipped.append(f"{file.name}: {_reason(exc)}")
-                continue
-            except OSError as exc:
-                error = staging_error(exc, staging)
-                if error is exc:
-                    raise
-                raise error from exc
-            finally:
-                shutil.rmtree(local, ignore_errors=True)
-            return Restored(
-                manifest,
-                f"{self.location}/{file.name}",
-                f"{self.location}/step-{step:09d}-{tag}",
-                result,
-                self._skipped,
-            )
-        return None
+                        manifest = self._fetch(file, step, local)
+                        result = restore(local, manifest)
+                    except (DriveError, ManifestError, IntegrityError) as exc:
+                        self._skipped.append(f"{file.name}: {_reason(exc)}")
+                        continue
+                    finally:
+                        shutil.rmtree(local, ignore_errors=True)
+                    blobs = f"{self.location}/step-{step:09d}-{tag}"
+                    location = f"{self.location}/{file.name}"
+                    return Restored(manifest, location, blobs, result, self._skipped)
+            return None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _fetch(self, file: DriveFile, step: int, local: str) -> Manifest:
+        """The manifest in ``file``, with its blobs downloaded into ``local``."""
+        manifest = self._manifest(file, step)
+        shutil.rmtree(local, ignore_errors=True)
+        os.makedirs(local)
+        for blob in manifest.blobs:
+            try:
+                remote = self.client.file(blob.file_id)
+            except DriveNotFound:
+                raise IntegrityError(f"{blob.name} is no longer on Drive") from None
+            if remote.md5 != blob.md5 or remote.size != blob.size:
+                raise IntegrityError(
+                    f"{blob.name} on Drive has md5 {remote.md5}, the manifest says {blob.md5}"
+                )
+            self.client.download(remote, os.path.join(local, blob.name))
+        return manifest
 
     def _manifest(self, file: DriveFile, step: int) -> Manifest:
         """The manifest in ``file``, checked against its name and this run."""

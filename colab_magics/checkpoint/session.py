@@ -19,7 +19,7 @@ from colab_magics.checkpoint.lease import LeaseLost, Waited
 from colab_magics.checkpoint.manifest import Manifest, describe_age
 from colab_magics.checkpoint.persister import Persister, Snapshot
 from colab_magics.checkpoint.restore import DoesNotFit, RestorePlan, Targets
-from colab_magics.checkpoint.staging import clear_leftovers, staging_error
+from colab_magics.checkpoint.staging import clear_leftovers, naming_a_full_disk
 from colab_magics.progress import DONE, FAILED, Progress
 from colab_magics.units import format_seconds
 
@@ -231,13 +231,11 @@ class Checkpoint:
         folder = os.path.join(self.staging, f"step-{snapshot.step}")
         shutil.rmtree(folder, ignore_errors=True)
         try:
-            blobs = write_snapshot(snapshot.entries, snapshot.rng, folder)
-        except BaseException as exc:
+            with naming_a_full_disk(self.staging):
+                blobs = write_snapshot(snapshot.entries, snapshot.rng, folder)
+        except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # a failed snapshot leaves nothing behind
-            error = staging_error(exc, self.staging)
-            if error is exc:
-                raise
-            raise error from exc
+            raise
         return folder, blobs, snapshot.step, snapshot.created
 
     def _upload(self, staged: tuple[str, list[BlobInfo], int, float]) -> Manifest:

@@ -8,11 +8,13 @@ never a symlink someone planted for us to write through and ``rmtree``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 
 from colab_magics.sync.errors import is_disk_full
 from colab_magics.units import format_bytes
@@ -81,16 +83,21 @@ def clear_leftovers(folder: str) -> None:
             os.unlink(entry.path)
 
 
-def staging_error(exc: BaseException, folder: str) -> BaseException:
-    """``exc`` as the user should see it: a full disk names the folder and its free space."""
-    if not is_disk_full(exc):
-        return exc
+@contextlib.contextmanager
+def naming_a_full_disk(folder: str) -> Iterator[None]:
+    """Turn a full disk inside the block into an error that names ``folder`` and its free
+    space (the bare ``[Errno 28]`` names no path)."""
     try:
-        free = format_bytes(shutil.disk_usage(folder).free)
-    except OSError:
-        free = "?"
-    return OSError(
-        errno.ENOSPC,
-        f"no space left for snapshots in {folder} ({free} free): free space on that disk, "
-        f"or set {STAGING_ENV} to a folder on a bigger one",
-    )
+        yield
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        try:
+            free = format_bytes(shutil.disk_usage(folder).free)
+        except OSError:
+            free = "?"
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left for snapshots in {folder} ({free} free): free space on that disk, "
+            f"or set {STAGING_ENV} to a folder on a bigger one",
+        ) from exc
