@@ -30,7 +30,7 @@ from colab_magics.checkpoint.manifest import (
     blobs_with_ids,
     library_versions,
 )
-from colab_magics.checkpoint.session import Restored, RestoreBlobs
+from colab_magics.checkpoint.session import RestoreBlobs, Restored
 from colab_magics.checkpoint.staging import naming_a_full_disk
 from colab_magics.drive import DriveClient, DriveError, DriveFile, DriveNotFound, TransferProgress
 from colab_magics.progress import Progress

@@ -28,6 +28,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
+from colab_magics.checkpoint.rng import check_rng
 from colab_magics.checkpoint.state import (
     ARRAY,
     PICKLE,
@@ -215,12 +216,13 @@ def read_snapshot(
         kind, blob = wanted[name]
         _check_record(record, kind, blob)
         entries.append(Entry(name, kind, _entry_data(reader, document, record, kind, blob)))
-    from colab_magics.checkpoint.rng import check_rng
-
     try:
         check_rng(document["rng"])
     except (ValueError, KeyError, TypeError, IndexError, OverflowError, RuntimeError) as exc:
-        raise IntegrityError(f"{VALUES}: the random generators' state is not usable ({exc})")
+        detail = f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) else _first_line(exc)
+        raise IntegrityError(
+            f"{VALUES}: the random generators' state is not usable ({detail})"
+        ) from None
     return entries, document["rng"]
 
 

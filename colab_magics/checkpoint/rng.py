@@ -65,7 +65,7 @@ def check_rng(state: dict[str, Any]) -> None:
     """Raise ``ValueError`` (or ``KeyError``/``TypeError``) unless :func:`restore_rng` can put
     ``state`` back: each part is tried on a throwaway generator, so nothing live changes."""
     if not isinstance(state, dict) or "python" not in state:
-        raise KeyError("no state for Python's random")
+        raise ValueError("no state for Python's random")
     py = state["python"]
     if not isinstance(py["state"], list):
         raise TypeError("Python's random state is not a list")

@@ -3,43 +3,27 @@ outside staging, and never half-restored.
 
 The run trains with one client; a second client on the same emulator plays the other writer
 (a collaborator on a shared ``--to`` folder, or whoever got write access to it), who adds a
-newer checkpoint with md5s that agree with its own manifest. Drive keeps any bytes a writer
-uploads and reports their md5 (files.create/update, https://developers.google.com/drive/api/
-reference/rest/v3/files), so a manifest's md5s prove nothing about who wrote it.
+newer checkpoint with md5s that agree with its own manifest (see ``planting.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
 import pickle
-import secrets
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from colab_magics.checkpoint import rng
 from colab_magics.checkpoint.api import checkpointed
 from colab_magics.checkpoint.drive_store import DriveCheckpointStore
 from colab_magics.checkpoint.session import CheckpointUsageError
 from colab_magics.drive import connect
+from tests.checkpoint.planting import Plant, genuine_blobs, plant, values_json
 
 RUN = "shared-run"
 FOLDER = f"colab_magics/checkpoints/{RUN}"
-
-
-class _Plant:
-    """Unpickling this creates ``marker``: proof that a payload was deserialized."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.mkdir, (self.marker,))
 
 
 @pytest.fixture
@@ -110,40 +94,12 @@ def _npz_bytes(**arrays) -> bytes:
     return buf.getvalue()
 
 
-def _values(entries: list[dict], values: dict | None = None, rng_state=None) -> bytes:
-    document = {
-        "format": 1,
-        "entries": entries,
-        "values": values or {},
-        "rng": rng.capture_rng() if rng_state is None else rng_state,
-    }
-    return json.dumps(document).encode()
-
-
-def _plant(other, blobs: dict[str, bytes], *, step: int = 5, fields: dict | None = None) -> str:
-    """Upload ``blobs`` and a manifest listing them (with their true md5s) as checkpoint
-    ``step``; ``fields`` overrides the manifest's. Returns the manifest's name."""
-    tag = secrets.token_hex(4)
-    listed = []
-    for i, (name, data) in enumerate(blobs.items()):
-        # Drive's name is plain: the manifest's entry is what the restore reads.
-        uploaded = other.upload(data, f"{FOLDER}/step-{step:09d}-{tag}/blob{i}", replace=False)
-        listed.append({"name": name, "size": len(data), "md5": hashlib.md5(data).hexdigest(),
-                       "file_id": uploaded.file.id})  # fmt: skip
-    document = {"format": 1, "run": RUN, "step": step, "created": time.time(), "versions": {},
-                "blobs": listed, **(fields or {})}  # fmt: skip
-    name = f"manifest-{step:09d}-{tag}.json"
-    time.sleep(0.01)  # created after every checkpoint the run wrote
-    other.upload(json.dumps(document).encode(), f"{FOLDER}/{name}", replace=False)
-    return name
+def _plant(other, blobs: dict[str, bytes], **options) -> str:
+    return plant(other, FOLDER, RUN, blobs, **options)
 
 
 def _genuine_blobs(client) -> dict[str, bytes]:
-    """The blobs of the run's newest checkpoint, as the other writer can read them."""
-    manifests = [f for f in client.listdir(FOLDER) if f.name.startswith("manifest-")]
-    newest = max(manifests, key=lambda f: f.name)
-    document = json.loads(client.read_bytes(newest))
-    return {b["name"]: client.read_bytes(client.file(b["file_id"])) for b in document["blobs"]}
+    return genuine_blobs(client, FOLDER)
 
 
 def _message(ckpt) -> str:
@@ -173,8 +129,8 @@ def test_a_pickle_planted_for_a_variable_that_needs_none_is_never_loaded(
     entries = [e for e in genuine["entries"] if e["name"] != name]
     entries.append({"name": name, "kind": kind, "blob": "objects.pkl"})
     planted = _plant(other, {
-        "values.json": _values(entries, genuine["values"]),
-        "objects.pkl": pickle.dumps({name: _Plant(str(marker))}, protocol=4),
+        "values.json": values_json(entries, genuine["values"]),
+        "objects.pkl": pickle.dumps({name: Plant(str(marker))}, protocol=4),
         **{k: v for k, v in _genuine_blobs(client).items() if k != "values.json"},
     })  # fmt: skip
 
@@ -201,9 +157,7 @@ def test_pickle_is_loaded_for_a_variable_that_needs_it_and_said_once(client):
 # -- blob names outside the layout -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "where", ["absolute", "dot-dot", "nested", "unknown-name", "duplicate"]
-)
+@pytest.mark.parametrize("where", ["absolute", "dot-dot", "nested", "unknown-name", "duplicate"])
 def test_a_blob_name_outside_the_layout_invalidates_the_manifest(client, other, tmp_path, where):
     ns = _namespace()
     _train(client, ns, 2)
