@@ -86,8 +86,9 @@ def _refill(target: Any, source: Any) -> None:
 class RestorePlan:
     """What the live variables accept, and restoring one checkpoint into them.
 
-    ``rollback`` holds the copy of in-place state taken before assigning (the persister's
-    buffers can take it over afterwards: no memory beyond what snapshots use anyway).
+    ``rollback`` holds the copy of in-place state taken before assigning; afterwards the
+    persister can take :attr:`rollback` over as a buffer set, so restoring needs no memory
+    beyond what snapshots use anyway.
     """
 
     def __init__(
@@ -124,6 +125,9 @@ class RestorePlan:
             for old in saved:
                 state.restore_in_place(old, live[old.name])
             rng.restore_rng(saved_rng)
+            # What was put back may now share memory with the copy (an optimizer keeps the
+            # tensors it is given): the next copy, and snapshots, go into other buffers.
+            self.rollback = state.SnapshotBuffers()
             if isinstance(exc, IntegrityError):
                 raise
             where = entry.name if entry is not None else "random generators"

@@ -127,9 +127,7 @@ class Checkpoint:
         self._started = clock()
         self._steps_this_run = 0
         clear_leftovers(staging)
-        rollback = state.SnapshotBuffers()
-        if not fresh:
-            self._restore(rollback)
+        rollback = self._restore() if not fresh else state.SnapshotBuffers()
         self._persister: Persister[tuple, Manifest] = Persister(
             self._stage, self._upload, on_done=self._confirmed, on_error=self._failed,
             buffers=rollback,
@@ -265,8 +263,10 @@ class Checkpoint:
         self.progress.update(message=f"{why}; waiting for Drive to confirm")
         self._persister.wait()
 
-    def _restore(self, rollback: state.SnapshotBuffers) -> None:
-        plan = RestorePlan(self._targets, self._kinds, rollback)
+    def _restore(self) -> state.SnapshotBuffers:
+        """Restore the newest checkpoint that fits; returns the buffers its rollback copy
+        used, for snapshots to reuse."""
+        plan = RestorePlan(self._targets, self._kinds, state.SnapshotBuffers())
         misfits: list[str] = []
 
         def restore(folder: str, manifest: Manifest) -> list[str]:
@@ -288,7 +288,7 @@ class Checkpoint:
                 )
             note = f" (skipped: {'; '.join(skipped)})" if skipped else ""
             self._say_at_start(f"No confirmed checkpoint: starting at step 0{note}", skipped)
-            return
+            return plan.rollback
         self.step = restored.manifest.step
         self._last_snapshot_step = self.step
         self.restored_from = RestoredFrom(
@@ -304,6 +304,7 @@ class Checkpoint:
         )
         message = "; ".join([f"Resumed from {self.restored_from}", *notes])
         self._say_at_start(message, notes)
+        return plan.rollback
 
     def _say_at_start(self, message: str, skipped: list[str]) -> None:
         """Where the run starts from; shown until a new checkpoint is confirmed, unless it
