@@ -108,7 +108,6 @@ class Checkpoint:
         self.staging = staging
         self.progress = progress
         self._clock = clock
-        self._names = list(objects)
         self._kinds = {name: state.classify(name, obj) for name, obj in objects.items()}
         self.step = 0
         self.restored_from: RestoredFrom | None = None
@@ -129,9 +128,12 @@ class Checkpoint:
         clear_leftovers(staging)
         rollback = self._restore() if not fresh else state.SnapshotBuffers()
         self._persister: Persister[tuple, Manifest] = Persister(
-            self._stage, self._upload, on_done=self._confirmed, on_error=self._failed,
+            self._stage,
+            self._upload,
+            on_done=self._confirmed,
+            on_error=self._failed,
             buffers=rollback,
-        )  # fmt: skip
+        )
         # Allocate the snapshot buffers (pinned, for CUDA) before the loop, not in its first stall.
         self._persister.warm(lambda buffers: buffers.capture(self._objects(), self._kinds))
         self.progress.update(step=self.step, run=run, cadence=cadence.describe())
