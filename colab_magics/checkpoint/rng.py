@@ -58,7 +58,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 
         torch.set_rng_state(_unb64(torch, state["torch_cpu"]))
         if "torch_cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([_unb64(torch, s) for s in state["torch_cuda"]])
+            torch.cuda.set_rng_state_all([_unb64(torch, s) for s in _cuda_states(torch, state)])
 
 
 def check_rng(state: dict[str, Any]) -> None:
@@ -88,12 +88,17 @@ def check_rng(state: dict[str, Any]) -> None:
 
         torch.Generator().set_state(_unb64(torch, state["torch_cpu"]))
         if "torch_cuda" in state and torch.cuda.is_available():
-            states = state["torch_cuda"]
-            if not isinstance(states, list) or len(states) > torch.cuda.device_count():
-                raise ValueError("CUDA generator states for more devices than this runtime has")
-            for device, text in enumerate(states):
+            if not isinstance(state["torch_cuda"], list):
+                raise TypeError("the CUDA generator states are not a list")
+            for device, text in enumerate(_cuda_states(torch, state)):
                 if _unb64(torch, text).numel() != torch.cuda.get_rng_state(device).numel():
                     raise ValueError(f"the CUDA generator state of device {device} is not one")
+
+
+def _cuda_states(torch: Any, state: dict[str, Any]) -> list[str]:
+    """The saved CUDA generator states of the devices this runtime has (a run saved on more
+    GPUs resumes on fewer: the others' generators are not there to restore)."""
+    return state["torch_cuda"][: torch.cuda.device_count()]
 
 
 def _b64(tensor: Any) -> str:
