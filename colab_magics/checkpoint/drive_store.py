@@ -179,7 +179,7 @@ class DriveCheckpointStore:
             raise ManifestError(f"it is {file.size} bytes, more than a manifest can be")
         manifest = Manifest.from_json(self.client.read_bytes(file))
         if manifest.run != self.run:
-            raise ManifestError(f"it belongs to run {manifest.run!r}")
+            raise ManifestError(f"it belongs to run {manifest.run[:100]!r}")
         if manifest.step != step:
             raise ManifestError(f"its name says step {step}, it says step {manifest.step}")
         return manifest

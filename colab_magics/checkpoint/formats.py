@@ -208,13 +208,13 @@ def read_snapshot(
     verify_blobs(folder, expected_md5)
     document = _values_document(os.path.join(folder, VALUES))
     reader = _BlobReader(folder, expected_md5)
+    records = [r for r in document["entries"] if r["name"] in wanted]
+    for record in records:  # every entry checked before any blob is read
+        _check_record(record, *wanted[record["name"]])
     entries = []
-    for record in document["entries"]:
+    for record in records:
         name = record["name"]
-        if name not in wanted:
-            continue
         kind, blob = wanted[name]
-        _check_record(record, kind, blob)
         entries.append(Entry(name, kind, _entry_data(reader, document, record, kind, blob)))
     try:
         check_rng(document["rng"])

@@ -72,7 +72,7 @@ class Manifest:
             if not isinstance(document, dict):
                 raise ManifestError("not a readable manifest (not a JSON object)")
             if document.get("format") != MANIFEST_FORMAT:
-                raise ManifestError(f"unknown manifest format {document.get('format')!r}")
+                raise ManifestError(f"unknown manifest format {_shown(document.get('format'))}")
             step = _count(document["step"], "step")
             blobs = tuple(_blob(b) for b in _list(document["blobs"], "blobs"))
             names = [b.name for b in blobs]
@@ -80,7 +80,7 @@ class Manifest:
                 raise ManifestError("it lists a blob name twice")
             created = document["created"]
             if not _is_number(created) or not math.isfinite(created):
-                raise ManifestError(f"its creation time {created!r} is not a time")
+                raise ManifestError(f"its creation time {_shown(created)} is not a time")
             return cls(
                 run=_text(document["run"], "run"),
                 step=step,
@@ -100,6 +100,12 @@ class Manifest:
         return {b.name: b.md5 for b in self.blobs}
 
 
+def _shown(value: Any) -> str:
+    """``value`` for a one-line message: whoever wrote the manifest chose it, length and all."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -107,13 +113,13 @@ def _is_number(value: Any) -> bool:
 def _count(value: Any, what: str) -> int:
     """A whole number from 0 to MAX_STEP, as JSON holds it (no strings, floats or booleans)."""
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_STEP:
-        raise ManifestError(f"its {what} {value!r} is not a whole number from 0 to 2^53")
+        raise ManifestError(f"its {what} {_shown(value)} is not a whole number from 0 to 2^53")
     return value
 
 
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str):
-        raise ManifestError(f"its {what} {value!r} is not a string")
+        raise ManifestError(f"its {what} {_shown(value)} is not a string")
     return value
 
 
@@ -131,13 +137,13 @@ def _blob(record: Any) -> ManifestBlob:
     name = record["name"]
     if name not in BLOB_NAMES:
         raise ManifestError(
-            f"blob name {str(name)[:80]!r} is not one of {', '.join(sorted(BLOB_NAMES))}"
+            f"blob name {_shown(name)} is not one of {', '.join(sorted(BLOB_NAMES))}"
         )
     md5, file_id = _text(record["md5"], "md5"), _text(record["file_id"], "file id")
     if not _MD5.match(md5):
-        raise ManifestError(f"blob {name}: {md5[:40]!r} is not an md5")
+        raise ManifestError(f"blob {name}: {_shown(md5)} is not an md5")
     if not _FILE_ID.match(file_id):
-        raise ManifestError(f"blob {name}: {file_id[:40]!r} is not a Drive file id")
+        raise ManifestError(f"blob {name}: {_shown(file_id)} is not a Drive file id")
     return ManifestBlob(name, _count(record["size"], f"blob {name}'s size"), md5, file_id)
 
 
