@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from colab_magics.checkpoint.deadline import runtime_deadline
 from colab_magics.checkpoint.durations import parse_cadence
 from colab_magics.checkpoint.lease import Lease, LeaseRefused, acquire, lease_seconds
+from colab_magics.checkpoint.restore import refillable
 from colab_magics.checkpoint.session import Checkpoint, CheckpointStore, CheckpointUsageError
-from colab_magics.checkpoint.state import CaptureError, classify
+from colab_magics.checkpoint.staging import StagingRefused, staging_folder
+from colab_magics.checkpoint.state import PICKLE, VALUE, CaptureError, classify
 from colab_magics.drive.paths import parse_path
 from colab_magics.progress import FAILED, Progress
 
@@ -49,9 +49,15 @@ def resolve_objects(
         if not name.isidentifier():
             raise CheckpointUsageError(f"--save: {name!r} is not a variable name")
         try:
-            classify(name, obj)
+            kind = classify(name, obj)
         except CaptureError as exc:
             raise CheckpointUsageError(str(exc)) from None
+        if isinstance(save, Mapping) and kind in (VALUE, PICKLE) and not refillable(obj):
+            # Without a variable to rebind, a value is restored into the object itself.
+            raise CheckpointUsageError(
+                f"save={{{name!r}: ...}}: a {type(obj).__name__} cannot be restored in place; "
+                f"pass the name of its variable instead (save=[{name!r}])"
+            )
     return objects
 
 
@@ -81,10 +87,10 @@ def validate_folder(to: str) -> str:
 
 def default_staging(name: str) -> str:
     """Local scratch for snapshots of run ``name`` (a runtime's local disk; lost with it)."""
-    base = os.environ.get("COLAB_MAGICS_STAGING") or os.path.join(
-        tempfile.gettempdir(), "colab_magics-staging"
-    )
-    return os.path.join(base, name)
+    try:
+        return staging_folder(name)
+    except StagingRefused as exc:
+        raise CheckpointUsageError(str(exc)) from None
 
 
 def hold_run(store: CheckpointStore, name: str, progress: Progress, ttl: float) -> Lease | None:
@@ -198,6 +204,7 @@ def checkpointed(
             staging=default_staging(name),
             progress=progress,
             fresh=fresh,
+            in_namespace=not isinstance(save, Mapping),
         )
         if lease is not None:
             checkpoint.waited_for_lease = lease.waited
