@@ -37,6 +37,7 @@ from colab_magics.progress import Progress
 
 _MANIFEST = re.compile(r"^manifest-(\d{9,})-([0-9a-f]{8})\.json$")
 _BLOBS = re.compile(r"^step-(\d{9,})-([0-9a-f]{8})$")
+_FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 class _UploadFields:
@@ -162,6 +163,8 @@ class DriveCheckpointStore:
         shutil.rmtree(local, ignore_errors=True)
         os.makedirs(local)
         for blob in manifest.blobs:
+            if not _FILE_ID.match(blob.file_id):
+                raise ManifestError(f"blob {blob.name}: {blob.file_id[:100]!r} is not a Drive id")
             try:
                 remote = self.client.file(blob.file_id)
             except DriveNotFound:

@@ -19,7 +19,9 @@ MAX_STEP = 2**53
 """Beyond any plausible step count (and the last integer a JSON reader keeps exactly)."""
 MAX_MANIFEST_BYTES = 1 << 20
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
-_FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+# Where a blob is: a Drive file id, or a bucket's ``name#generation``. Each store checks the
+# form of its own ids; here only what no store's id holds is refused (control characters).
+_BLOB_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,2048}$")
 
 
 class ManifestError(ValueError):
@@ -142,8 +144,8 @@ def _blob(record: Any) -> ManifestBlob:
     md5, file_id = _text(record["md5"], "md5"), _text(record["file_id"], "file id")
     if not _MD5.match(md5):
         raise ManifestError(f"blob {name}: {_shown(md5)} is not an md5")
-    if not _FILE_ID.match(file_id):
-        raise ManifestError(f"blob {name}: {_shown(file_id)} is not a Drive file id")
+    if not _BLOB_ID.match(file_id):
+        raise ManifestError(f"blob {name}: {_shown(file_id)} is not a blob id")
     return ManifestBlob(name, _count(record["size"], f"blob {name}'s size"), md5, file_id)
 
 

@@ -25,14 +25,16 @@ import shutil
 from typing import Any
 
 from colab_magics.checkpoint.drive_store import _reason, _UploadFields
-from colab_magics.checkpoint.formats import BlobInfo, IntegrityError, read_snapshot
+from colab_magics.checkpoint.formats import BlobInfo, IntegrityError
 from colab_magics.checkpoint.manifest import (
+    MAX_MANIFEST_BYTES,
     Manifest,
     ManifestError,
     blobs_with_ids,
     library_versions,
 )
-from colab_magics.checkpoint.session import Restored
+from colab_magics.checkpoint.session import RestoreBlobs, Restored
+from colab_magics.checkpoint.staging import naming_a_full_disk
 from colab_magics.drive.progress import TransferProgress
 from colab_magics.gcs.client import GcsClient, GcsObject, split_id
 from colab_magics.gcs.download import download, read_bytes
@@ -116,33 +118,49 @@ class GcsCheckpointStore:
                 found.append((obj, int(match.group(1)), match.group(2)))
         return sorted(found, key=lambda m: (m[0].created, m[1], m[0].name), reverse=True)
 
-    def load_newest(self, staging: str) -> Restored | None:
-        """The newest checkpoint whose manifest and blobs all verify, or None."""
+    def load_newest(self, staging: str, restore: RestoreBlobs) -> Restored | None:
+        """Restore the newest checkpoint whose manifest and blobs all verify and that
+        ``restore(local_folder, manifest)`` accepts; None if there is none."""
         self._skipped = []
-        for obj, _, tag in self._manifests(self._objects()):
-            local = os.path.join(staging, tag)
-            try:
-                manifest = Manifest.from_json(read_bytes(self.client, obj))
-                if manifest.run != self.run:
-                    raise ManifestError(f"it belongs to run {manifest.run!r}")
-                shutil.rmtree(local, ignore_errors=True)
-                os.makedirs(local)
-                for blob in manifest.blobs:
-                    remote = self._blob_object(blob.name, blob.file_id, tag)
-                    if remote.md5 != blob.md5 or remote.size != blob.size:
-                        raise IntegrityError(
-                            f"{blob.name} in the bucket has md5 {remote.md5}, "
-                            f"the manifest says {blob.md5}"
-                        )
-                    download(self.client, remote, os.path.join(local, blob.name))
-                entries, rng = read_snapshot(local, manifest.expected_md5())
-            except (GcsError, ManifestError, IntegrityError) as exc:
-                self._skipped.append(f"{self._rel(obj)}: {_reason(exc)}")
-                continue
-            finally:
-                shutil.rmtree(local, ignore_errors=True)
-            return Restored(manifest, entries, rng, f"gs://{obj.bucket}/{obj.name}", self._skipped)
-        return None
+        try:
+            with naming_a_full_disk(staging):
+                for obj, step, tag in self._manifests(self._objects()):
+                    local = os.path.join(staging, tag)
+                    try:
+                        manifest = self._fetch(obj, step, tag, local)
+                        result = restore(local, manifest)
+                    except (GcsError, ManifestError, IntegrityError) as exc:
+                        self._skipped.append(f"{self._rel(obj)}: {_reason(exc)}")
+                        continue
+                    finally:
+                        shutil.rmtree(local, ignore_errors=True)
+                    location = f"gs://{obj.bucket}/{obj.name}"
+                    blobs = f"{self.location}/step-{step:09d}-{tag}"
+                    return Restored(manifest, location, blobs, result, self._skipped)
+            return None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _fetch(self, obj: GcsObject, step: int, tag: str, local: str) -> Manifest:
+        """The manifest in ``obj``, checked against its name and this run, with its blobs
+        downloaded into ``local``."""
+        if obj.size is not None and obj.size > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"it is {obj.size} bytes, more than a manifest can be")
+        manifest = Manifest.from_json(read_bytes(self.client, obj))
+        if manifest.run != self.run:
+            raise ManifestError(f"it belongs to run {manifest.run[:100]!r}")
+        if manifest.step != step:
+            raise ManifestError(f"its name says step {step}, it says step {manifest.step}")
+        shutil.rmtree(local, ignore_errors=True)
+        os.makedirs(local)
+        for blob in manifest.blobs:
+            remote = self._blob_object(blob.name, blob.file_id, tag)
+            if remote.md5 != blob.md5 or remote.size != blob.size:
+                raise IntegrityError(
+                    f"{blob.name} in the bucket has md5 {remote.md5}, the manifest says {blob.md5}"
+                )
+            download(self.client, remote, os.path.join(local, blob.name))
+        return manifest
 
     def _blob_object(self, blob_name: str, object_id: str, tag: str) -> GcsObject:
         """The generation a manifest names, once the names in it are ones this store writes:

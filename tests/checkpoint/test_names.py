@@ -11,6 +11,11 @@ from colab_magics.checkpoint.drive_store import DriveCheckpointStore
 from colab_magics.drive import connect
 
 
+def accept_any(folder: str, manifest) -> str:
+    """A restore callback that takes any checkpoint whose blobs verified."""
+    return "restored"
+
+
 def _run(client, folder: str, steps: int, value: float) -> None:
     ns = {"w": np.full(3, value)}
     store = DriveCheckpointStore(client, folder, run="r")
@@ -24,8 +29,12 @@ def test_checkpoint_folders_that_differ_in_case_stay_apart(emulator, client, tmp
     fresh = connect(url=emulator.url, token=emulator.token)  # no cached ids: listings only
     try:
         _run(fresh, "ckpts/run", 2, 2.0)
-        upper = DriveCheckpointStore(fresh, "ckpts/Run", run="r").load_newest(str(tmp_path / "a"))
-        lower = DriveCheckpointStore(fresh, "ckpts/run", run="r").load_newest(str(tmp_path / "b"))
+        upper = DriveCheckpointStore(fresh, "ckpts/Run", run="r").load_newest(
+            str(tmp_path / "a"), accept_any
+        )
+        lower = DriveCheckpointStore(fresh, "ckpts/run", run="r").load_newest(
+            str(tmp_path / "b"), accept_any
+        )
         assert upper is not None and lower is not None
         assert (upper.manifest.step, lower.manifest.step) == (3, 2)
         assert fresh.stat("ckpts/Run").id != fresh.stat("ckpts/run").id

@@ -18,6 +18,11 @@ from colab_magics.gcs.store import GcsCheckpointStore
 URL = "gs://data-bucket/ckpt/run1"
 
 
+def accept_any(folder: str, manifest) -> str:
+    """A restore callback that takes any checkpoint whose blobs verified."""
+    return "restored"
+
+
 @pytest.fixture(autouse=True)
 def _staging(tmp_path, monkeypatch):
     monkeypatch.setenv("COLAB_MAGICS_STAGING", str(tmp_path / "staging"))
@@ -108,7 +113,7 @@ def test_a_damaged_checkpoint_is_skipped_for_the_one_before(gcs, bucket, tmp_pat
             ckpt.save()
     newest = [n for n in _names(gcs) if n.startswith("step-000000002-")]
     bucket.blob(f"ckpt/run1/{newest[0]}").upload_from_string(b"overwritten")
-    restored = GcsCheckpointStore(gcs, URL, run="run1").load_newest(str(tmp_path / "s"))
+    restored = GcsCheckpointStore(gcs, URL, run="run1").load_newest(str(tmp_path / "s"), accept_any)
     assert restored is not None and restored.manifest.step == 1
     assert len(restored.skipped) == 1 and "manifest-000000002-" in restored.skipped[0]
 
@@ -125,7 +130,7 @@ def test_a_manifest_naming_objects_outside_its_checkpoint_is_skipped(gcs, bucket
         json.dumps(doc).encode()
     )
     store = GcsCheckpointStore(gcs, URL, run="run1")
-    assert store.load_newest(str(tmp_path / "s")) is None
+    assert store.load_newest(str(tmp_path / "s"), accept_any) is None
     (why,) = store.skipped_without_restore()
     assert "not a blob of its own" in why
 
