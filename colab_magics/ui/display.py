@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -29,12 +30,11 @@ def in_notebook() -> bool:
     shell = get_ipython()
     if shell is None:
         return False
-    started_by_kernel = "IPKernelApp" in getattr(shell, "config", {})
-    try:
-        from ipykernel.zmqshell import ZMQInteractiveShell
-    except ImportError:
-        return started_by_kernel
-    return isinstance(shell, ZMQInteractiveShell) or started_by_kernel
+    if "IPKernelApp" in getattr(shell, "config", {}):
+        return True
+    # A kernel's shell class comes from ipykernel.zmqshell, so it is imported already.
+    zmqshell = sys.modules.get("ipykernel.zmqshell")
+    return zmqshell is not None and isinstance(shell, zmqshell.ZMQInteractiveShell)
 
 
 def fraction(fields: dict[str, Any]) -> float | None:
