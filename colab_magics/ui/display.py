@@ -74,11 +74,20 @@ def status_parts(fields: dict[str, Any], now: float | None = None) -> list[str]:
         parts.append(
             f"{format_bytes(fields.get('bytes_done'))}/{format_bytes(fields['bytes_total'])}{rate}"
         )
+    if fields.get("pushed") is not None:
+        parts.append(f"{count(fields['pushed'], 'file')} pushed")
+    if fields.get("pending"):
+        parts.append(f"{count(fields['pending'], 'file')} pending")
     if fields.get("eta") is not None:
         parts.append(f"ETA {format_seconds(fields['eta'])}")
     if fields.get("retries"):
         parts.append(f"{fields['retries']} retries")
     return parts
+
+
+def count(n: int, noun: str) -> str:
+    """``1 file``, ``3 files``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _ticks(fields: dict[str, Any]) -> bool:

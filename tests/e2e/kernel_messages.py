@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import time
+from collections.abc import Callable
 from typing import Any
 
 from colab_magics.demo.kernel import DemoKernel
@@ -54,7 +55,10 @@ class KernelSession:
         self.log: list[tuple[float, dict[str, Any]]] = []
         self.state: dict[str, dict[str, Any]] = {}
 
-    def run(self, code: str, timeout: float = 120) -> Cell:
+    def run(
+        self, code: str, timeout: float = 120, on_stream: Callable[[str], None] | None = None
+    ) -> Cell:
+        """Run a cell until the kernel is idle again; ``on_stream`` sees its stream text."""
         msg_id = self.kernel.client.execute(code, allow_stdin=False)
         deadline = time.monotonic() + timeout
         while True:
@@ -62,6 +66,8 @@ class KernelSession:
             if msg is None:
                 continue
             parent = msg["parent_header"].get("msg_id")
+            if parent == msg_id and msg["msg_type"] == "stream" and on_stream is not None:
+                on_stream(msg["content"]["text"])
             if (parent == msg_id and msg["msg_type"] == "status"
                     and msg["content"]["execution_state"] == "idle"):  # fmt: skip
                 return Cell(msg_id, self.cell_messages(msg_id))
@@ -94,13 +100,14 @@ class KernelSession:
                 self.state[content["comm_id"]].update(data.get("state", {}))
         return msg
 
-    def panel(self, model_id: str) -> dict[str, Any]:
+    def panel(self, model_id: str, state: dict[str, dict[str, Any]] | None = None) -> dict:
         """A panel's words (every HTML value under it, joined) and its bar's style."""
+        state = self.state if state is None else state
         texts: list[str] = []
         styles: list[str] = []
 
         def walk(mid: str) -> None:
-            values = self.state.get(mid, {})
+            values = state.get(mid, {})
             if values.get("_model_name") == "HTMLModel":
                 texts.append(values.get("value", ""))
             if values.get("_model_name") == "FloatProgressModel":
@@ -110,3 +117,26 @@ class KernelSession:
 
         walk(model_id)
         return {"text": " | ".join(texts), "bar_style": styles[0] if styles else None}
+
+    def panel_history(self, model_id: str) -> list[tuple[float, dict[str, Any]]]:
+        """The panel as drawn after each widget message, with the time that message came."""
+        state: dict[str, dict[str, Any]] = {}
+        history = []
+        for at, msg in self.log:
+            content = msg["content"]
+            if msg["msg_type"] == "comm_open" and content.get("target_name") == WIDGET_TARGET:
+                state[content["comm_id"]] = dict(content["data"].get("state", {}))
+            elif msg["msg_type"] == "comm_msg" and content.get("comm_id") in state:
+                if content.get("data", {}).get("method") == "update":
+                    state[content["comm_id"]].update(content["data"].get("state", {}))
+            else:
+                continue
+            if model_id in state:
+                history.append((at, self.panel(model_id, state)))
+        return history
+
+    def idle_at(self, cell: Cell) -> float:
+        """When the cell's kernel went idle."""
+        return next(at for at, m in self.log if m["parent_header"].get("msg_id") == cell.msg_id
+                    and m["msg_type"] == "status"
+                    and m["content"]["execution_state"] == "idle")  # fmt: skip

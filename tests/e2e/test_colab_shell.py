@@ -7,38 +7,11 @@ magics: an empty body arrives as ``' '``.
 
 from __future__ import annotations
 
-import pytest
-
-from colab_magics.demo.kernel import DemoKernel
 from colab_magics.drive import connect
-from tests.e2e.colab_kernel import write_kernelspec
 from tests.e2e.kernel_messages import KernelSession
-from tests.e2e.runtimes import new_runtime, runtime_env
 
 
-@pytest.fixture
-def colab(emulator, tmp_path, monkeypatch):
-    """A session on a Colab-like kernel whose Drive is ``emulator``, extension loaded."""
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    name = write_kernelspec(tmp_path / "jupyter")
-    cwd = new_runtime(tmp_path, "colab")
-    kernel = DemoKernel(cwd, runtime_env(emulator, cwd), kernel_name=name)
-    try:
-        session = KernelSession(kernel)
-        setup = session.run(
-            "%load_ext colab_magics\n"
-            "import numpy as np, ipykernel.zmqshell as z\n"
-            "w = np.zeros(3)\n"
-            "print(type(get_ipython()).__name__, isinstance(get_ipython(), z.ZMQInteractiveShell))"
-        )
-        assert setup.error is None, setup.error
-        assert setup.text().split() == ["ColabLikeShell", "True"]
-        yield session
-    finally:
-        kernel.close()
-
-
-def _one_panel(session: KernelSession, cell) -> dict:
+def one_panel(session: KernelSession, cell) -> dict:
     """The panel the cell displayed: a widget, opened and displayed under this cell."""
     opened, [shown] = cell.widgets_opened(), cell.widgets_displayed()
     assert shown in opened, "the panel's widget was not opened as a jupyter.widget comm"
@@ -50,7 +23,7 @@ def test_the_checkpointed_panel_is_a_widget(colab):
         "%%checkpointed run1 --save w --every 2\nfor step in ckpt.range(4):\n    w += 1\n"
     )
     assert cell.error is None, cell.error
-    panel = _one_panel(colab, cell)
+    panel = one_panel(colab, cell)
     assert "checkpointed run1" in panel["text"] and "confirmed step 4" in panel["text"]
     assert panel["bar_style"] == "success"
     assert "checkpointed run1 [" not in cell.text()  # no text line instead
@@ -63,7 +36,7 @@ def test_the_drive_sync_panel_is_a_widget(colab, tmp_path):
         (data / f"f{i}.bin").write_bytes(bytes([i]) * 1000)
     cell = colab.run(f"%drive_sync push {data} backup")
     assert cell.error is None, cell.error
-    panel = _one_panel(colab, cell)
+    panel = one_panel(colab, cell)
     assert "drive_sync push" in panel["text"] and panel["bar_style"] == "success"
 
 
