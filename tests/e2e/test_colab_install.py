@@ -42,11 +42,16 @@ def _pins() -> dict[str, str]:
     return pins
 
 
+# The environment as installed: a PYTHONPATH (this checkout, for the tests' kernels) would add
+# the checkout's own metadata to what pip sees as installed.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def _installed(python: str) -> dict[str, str]:
     out = subprocess.run(
         [python, "-c", "import importlib.metadata as m, json; print(json.dumps("
          "{d.metadata['Name']: d.version for d in m.distributions()}))"],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=CLEAN_ENV,
     ).stdout  # fmt: skip
     return {_name(k): v for k, v in json.loads(out).items()}
 
@@ -88,7 +93,7 @@ def test_installing_the_wheel_changes_none_of_colabs_packages(tmp_path):
     subprocess.run(
         [python, "-m", "pip", "install", "--dry-run", "--quiet", "--disable-pip-version-check",
          "--report", str(report_file), str(wheel)],
-        check=True, capture_output=True, text=True, timeout=600,
+        check=True, capture_output=True, text=True, timeout=600, env=CLEAN_ENV,
     )  # fmt: skip
     report = json.loads(report_file.read_text())
     would_install = {_name(i["metadata"]["name"]): i["metadata"]["version"]
