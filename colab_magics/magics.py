@@ -103,6 +103,9 @@ class CheckpointMagics(Magics):
         captured at step boundaries on the ``--every`` cadence and uploaded in the background.
         """
         args = parse_line(self.checkpointed, line)
+        if not cell.strip():  # Colab's shell passes ' ' where IPython refuses an empty body
+            raise UsageError(f"%%checkpointed {args.name}: the cell is empty: put the training "
+                             "loop on the lines below %%checkpointed")  # fmt: skip
         if not args.as_name.isidentifier():
             raise UsageError(f"--as {args.as_name!r} is not a variable name")
         if count_range_loops(cell, args.as_name) > 1:
@@ -143,10 +146,17 @@ class CheckpointMagics(Magics):
             raise Interrupted(interrupted_line(step, progress.get("confirmed_step"))) from None
 
     def _run(self, cell: str) -> None:
-        """Run the cell body as IPython would (magics, ``!shell``), letting exceptions out."""
-        code = self.shell.transform_cell(cell)
-        filename = self.shell.compile.cache(code)
-        exec(self.shell.compile(code, filename, "exec"), self.shell.user_ns)
+        """Run the cell body the way IPython runs a cell (as ``%%time`` does): input
+        transformers (magics, ``!cmd``), then ``shell.ast_transformers`` (the Drive guard among
+        them), compiled under a cached name so tracebacks show the cell's own lines.
+        Exceptions propagate."""
+        shell = self.shell
+        # One blank line stands for the %%checkpointed line: line N here is line N of the cell.
+        code = "\n" + shell.transform_cell(cell)
+        filename = shell.compile.cache(code, shell.execution_count)
+        tree = shell.compile.ast_parse(code, filename=filename)
+        tree = shell.transform_ast(tree)
+        exec(shell.compile(tree, filename, "exec"), shell.user_global_ns, shell.user_ns)
 
 
 @magics_class

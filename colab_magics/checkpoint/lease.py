@@ -251,9 +251,14 @@ class Lease:
                     "it: stop it there, or use another NAME here"
                 )
             files = self.leases()
-            if mine.id not in {f.id for f in files} and time.monotonic() - started < self.ttl:
+            waited = time.monotonic() - started
+            if mine.id not in {f.id for f in files} and waited < self.ttl:
                 # Drive's listing does not show our lease yet, so it may not show one made
                 # just before it either: decide once it does.
+                progress.update(
+                    message=f"waiting up to {format_seconds(self.ttl - waited)} for Drive to "
+                    "list this runtime's lease"
+                )
                 sleep(poll)
                 continue
             ahead = self._ahead(files, mine)

@@ -128,11 +128,7 @@ class Checkpoint:
         clear_leftovers(staging)
         rollback = self._restore() if not fresh else state.SnapshotBuffers()
         self._persister: Persister[tuple, Manifest] = Persister(
-            self._stage,
-            self._upload,
-            on_done=self._confirmed,
-            on_error=self._failed,
-            buffers=rollback,
+            self._stage, self._upload, on_error=self._failed, buffers=rollback
         )
         # Allocate the snapshot buffers (pinned, for CUDA) before the loop, not in its first stall.
         self._persister.warm(lambda buffers: buffers.capture(self._objects(), self._kinds))
@@ -188,9 +184,11 @@ class Checkpoint:
             steps_per_second=self._steps_this_run / elapsed if elapsed > 0 else None,
         )
         if self._interrupted:
-            reason, self._interrupted = self._interrupted, None
+            reason = self._interrupted
             self._snapshot()
+            # Still marked interrupted while saving: another interrupt gives up the save.
             self._finish_persisting(f"{reason}: saving step {self.step} before stopping")
+            self._interrupted = None
             saved = "not checkpointed: " + self._fenced if self._fenced else "checkpoint saved"
             raise KeyboardInterrupt(f"{reason} at step {self.step}; {saved}")
         if self._save_requested or self.cadence.due(steps_since=steps_since, seconds_since=since):
@@ -246,6 +244,7 @@ class Checkpoint:
             )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        self._confirmed(manifest)  # shown now; pruning old checkpoints can take a while
         self.store.prune(self.keep)
         return manifest
 
@@ -321,11 +320,17 @@ class Checkpoint:
         at_boundary = exc is None or not self._mid_step
         if at_boundary and self._last_snapshot_step != self.step:
             self._snapshot()
-        self._persister.close()
+        try:
+            self._persister.close()
+        except KeyboardInterrupt:  # the save given up: say so, never leave it looking done
+            self._not_saved()
+            raise
         error = self._persister.last_error
         confirmed = self.progress.get("confirmed_step")
         if self._fenced:
             self.progress.update(state=FAILED, error=self._fenced)
+        elif isinstance(exc, KeyboardInterrupt) and confirmed != self.step:
+            self._not_saved()
         elif error is not None:
             self.progress.update(
                 state=FAILED,
@@ -334,6 +339,16 @@ class Checkpoint:
             )
         else:
             self.progress.update(state=DONE)
+
+    def _not_saved(self) -> None:
+        confirmed = self.progress.get("confirmed_step")
+        newest = f"step {confirmed}" if confirmed is not None else "none"
+        why = f" ({self._persister.last_error})" if self._persister.last_error else ""
+        self.progress.update(
+            state=FAILED,
+            error=f"interrupted at step {self.step}: not saved{why}; the newest confirmed "
+            f"checkpoint is {newest}",
+        )
 
 
 class _DeferredSignals:
