@@ -93,11 +93,14 @@ class Interrupted(KeyboardInterrupt):
 
 
 def interrupted_line(step: int | None, confirmed: int | None) -> str:
-    """The one line a handled Ctrl-C ends a checkpointed cell with."""
-    saved = (
-        f"checkpoint of step {confirmed} confirmed"
-        if confirmed is not None
-        else "no checkpoint confirmed"
-    )
-    where = "before the first step" if step is None else f"at step {step}"
-    return f"interrupted {where}; {saved}"
+    """The one line a handled Ctrl-C ends a checkpointed cell with: whether the step it
+    stopped at was saved, and which checkpoint a rerun resumes from."""
+    if step is None:
+        where = "interrupted before the first step"
+    elif confirmed == step:
+        return f"interrupted at step {step}; checkpoint of step {step} confirmed"
+    else:
+        where = f"interrupted at step {step}: not saved"
+    if confirmed is None:
+        return f"{where}; no checkpoint confirmed"
+    return f"{where}; checkpoint of step {confirmed} confirmed"

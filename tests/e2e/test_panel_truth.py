@@ -48,7 +48,10 @@ def test_a_second_interrupt_gives_up_the_save_and_the_panel_says_not_saved_in_re
 
     cell = colab.run(TRAIN, on_stream=interrupt_twice)
     assert sent.is_set()
-    assert cell.error is not None and cell.error["ename"] == "KeyboardInterrupt"
+    assert cell.error is not None and cell.error["ename"] == "Interrupted"  # a KeyboardInterrupt
+    assert cell.error["traceback"] == [
+        "interrupted at step 5: not saved; checkpoint of step 3 confirmed"
+    ]
     [shown] = cell.widgets_displayed()
     history = [p for _, p in colab.panel_history(shown)]
     final = colab.panel(shown)
