@@ -10,35 +10,33 @@ import contextlib
 import os
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, kwds, magic_arguments
 
-from colab_magics import background, sync, ui
+from colab_magics import background, gcs, sync, ui
 from colab_magics.checkpoint.api import checkpointed, parse_names
 from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
 from colab_magics.connection import current_client, mount_root, use_client
 from colab_magics.drive import DriveError, connect
-from colab_magics.progress import FAILED, Progress
+from colab_magics.magic_args import (
+    DefaultsHelp,
+    expand_unless_deleting,
+    parse_line,
+    redact_text,
+    url_secrets,
+)
+from colab_magics.magic_output import Interrupted, interrupted_line, one_line, panel
+from colab_magics.progress import Progress
 from colab_magics.sync import purge
 from colab_magics.sync.guard import Guard, install, installed
 from colab_magics.sync.mountview import FlushTimeout, MountView, describe
-from colab_magics.units import format_bytes, format_seconds
+from colab_magics.units import format_bytes, format_seconds, parse_size, plural
 
 
-def _parse(magic, line: str):
-    """``parse_argstring`` with every mistake as a one-line UsageError."""
-    try:
-        return parse_argstring(magic, line)
-    except UsageError:
-        raise
-    except (SystemExit, ValueError) as exc:  # argparse exits; shlex raises ValueError
-        raise UsageError(f"{magic.__name__}: {exc}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    """``exc``'s message on one line (a UsageError shows no more)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+def _help():
+    """``%magic?`` shows every default (a new decorator per magic: IPython stores its dict)."""
+    return kwds(formatter_class=DefaultsHelp)
 
 
 def count_range_loops(cell: str, name: str) -> int:
@@ -60,9 +58,15 @@ def count_range_loops(cell: str, name: str) -> int:
 
 @magics_class
 class CheckpointMagics(Magics):
-    @magic_arguments()
+    @magic_arguments("%checkpointed")  # IPython adds one "%": shown as %%checkpointed
+    @_help()
     @argument("name", help="names the run; checkpoints go to colab_magics/checkpoints/NAME")
-    @argument("--save", default="", help="variables to capture, comma-separated: model,opt")
+    @argument(
+        "--save",
+        default="",
+        help="variables to capture, comma-separated: model,opt (default: "
+        "none, then --dir is needed)",
+    )
     @argument("--every", default="10m", help="cadence: a duration (90s, 10m, 1h) or a step count")
     @argument("--keep", type=int, default=3, help="confirmed checkpoints kept on Drive")
     @argument(
@@ -70,13 +74,27 @@ class CheckpointMagics(Magics):
         dest="directory",
         default=None,
         help="a folder the trainer writes its own checkpoints into: restored before the cell, "
-        "pushed while it runs, confirmed at the end",
+        "pushed while it runs, confirmed at the end (default: none)",
     )
-    @argument("--to", default=None, help="Drive folder instead of colab_magics/checkpoints/NAME")
-    @argument("--lifetime", default="12h", help="how long a runtime lives (default 12h)")
+    @argument(
+        "--to",
+        default=None,
+        help="a Drive folder for the run (default: colab_magics/checkpoints/NAME)",
+    )
+    @argument(
+        "--lifetime",
+        default=None,
+        help="how long this runtime lives, counted from its start (default: 12h on Colab, "
+        "where 24h is Colab Pro's; elsewhere none: no deadline unless given; 'none': off)",
+    )
     @argument("--margin", default="10m", help="stop this long before the runtime's end")
-    @argument("--as", dest="as_name", default="ckpt", help="the name the cell uses (ckpt)")
-    @argument("--fresh", action="store_true", help="ignore existing checkpoints, start at step 0")
+    @argument("--as", dest="as_name", default="ckpt", help="the name the cell uses")
+    @argument(
+        "--fresh",
+        action="store_true",
+        help="ignore existing checkpoints, start at step 0 "
+        "(default: resume from the newest confirmed one)",
+    )
     @cell_magic
     def checkpointed(self, line: str, cell: str) -> None:
         """Run a training cell that resumes from the newest checkpoint Drive has confirmed.
@@ -84,7 +102,10 @@ class CheckpointMagics(Magics):
         In the cell, loop with ``for step in ckpt.range(N):``; state named by ``--save`` is
         captured at step boundaries on the ``--every`` cadence and uploaded in the background.
         """
-        args = _parse(self.checkpointed, line)
+        args = parse_line(self.checkpointed, line)
+        if not cell.strip():  # Colab's shell passes ' ' where IPython refuses an empty body
+            raise UsageError(f"%%checkpointed {args.name}: the cell is empty: put the training "
+                             "loop on the lines below %%checkpointed")  # fmt: skip
         if not args.as_name.isidentifier():
             raise UsageError(f"--as {args.as_name!r} is not a variable name")
         if count_range_loops(cell, args.as_name) > 1:
@@ -93,9 +114,9 @@ class CheckpointMagics(Magics):
                 "use one per checkpointed cell"
             )
         progress = Progress(f"checkpointed {args.name}")
-        display = ui.show(progress)
+        ckpt = None
         try:
-            with contextlib.ExitStack() as stack:
+            with panel(progress, CheckpointUsageError), contextlib.ExitStack() as stack:
                 try:
                     ckpt = stack.enter_context(
                         checkpointed(
@@ -114,27 +135,34 @@ class CheckpointMagics(Magics):
                     )
                 except CheckpointUsageError:
                     raise
-                except (ValueError, OSError, DriveError) as exc:
+                except (ValueError, OSError, DriveError, gcs.GcsError) as exc:
                     # Refused before the cell's first line ran (a bad --to or --dir, Drive
                     # unreachable): nothing of the user's code to show a traceback for.
-                    raise UsageError(f"checkpointed {args.name}: {_one_line(exc)}") from None
+                    raise UsageError(f"checkpointed {args.name}: {one_line(exc)}") from None
                 self.shell.user_ns[args.as_name] = ckpt
                 self._run(cell)
-        except CheckpointUsageError as exc:
-            raise UsageError(str(exc)) from None
-        finally:
-            display.close()
+        except KeyboardInterrupt:
+            step = None if ckpt is None else ckpt.step
+            raise Interrupted(interrupted_line(step, progress.get("confirmed_step"))) from None
 
     def _run(self, cell: str) -> None:
-        """Run the cell body as IPython would (magics, ``!shell``), letting exceptions out."""
-        code = self.shell.transform_cell(cell)
-        filename = self.shell.compile.cache(code)
-        exec(self.shell.compile(code, filename, "exec"), self.shell.user_ns)
+        """Run the cell body the way IPython runs a cell (as ``%%time`` does): input
+        transformers (magics, ``!cmd``), then ``shell.ast_transformers`` (the Drive guard among
+        them), compiled under a cached name so tracebacks show the cell's own lines.
+        Exceptions propagate."""
+        shell = self.shell
+        # One blank line stands for the %%checkpointed line: line N here is line N of the cell.
+        code = "\n" + shell.transform_cell(cell)
+        filename = shell.compile.cache(code, shell.execution_count)
+        tree = shell.compile.ast_parse(code, filename=filename)
+        tree = shell.transform_ast(tree)
+        exec(shell.compile(tree, filename, "exec"), shell.user_global_ns, shell.user_ns)
 
 
 @magics_class
 class DriveMagics(Magics):
     @magic_arguments()
+    @_help()
     @argument("--url", default=None, help="a Drive-compatible server (the emulator's URL)")
     @argument(
         "--token-file",
@@ -148,7 +176,7 @@ class DriveMagics(Magics):
         "--scope",
         choices=("file", "drive"),
         default="file",
-        help="file: only what this extension creates (default); drive: all your files",
+        help="file: only what this extension creates; drive: all your files",
     )
     @argument("--data-dir", default=None, help="where the embedded emulator keeps its files")
     @line_magic
@@ -158,14 +186,18 @@ class DriveMagics(Magics):
         With no options: Colab's account on Colab; $COLAB_MAGICS_DRIVE_URL if set;
         application-default credentials if present; else the embedded emulator.
         """
-        args = _parse(self.drive_connect, line)
+        # Stray words on this line may be a token pasted in: no error shows them.
+        args = parse_line(self.drive_connect, line, hide_values=True)
         token = None
+        secrets = [args.token_file, args.credentials, *url_secrets(args.url)]
         if args.token_file:
             try:
                 with open(args.token_file) as f:
                     token = f.read().strip()
-            except OSError as exc:
-                raise UsageError(f"--token-file: cannot read {args.token_file}: {exc}") from None
+                secrets.append(token)
+            except OSError as exc:  # the path is not shown: it may be the token itself
+                why = exc.strerror or type(exc).__name__
+                raise UsageError(f"--token-file: cannot read that file ({why})") from None
         try:
             client = connect(
                 url=args.url,
@@ -176,7 +208,8 @@ class DriveMagics(Magics):
                 data_dir=args.data_dir,
             )
         except (ValueError, OSError, DriveError) as exc:
-            raise UsageError(str(exc).splitlines()[0]) from None
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UsageError(redact_text(message, secrets)) from None
         previous = use_client(client)
         if previous is not None and previous is not client:
             previous.close()
@@ -184,23 +217,36 @@ class DriveMagics(Magics):
         if old is not None:  # the guard follows the connection's mount
             new = install_guard(self.shell)
             new.enabled, new.warn = old.enabled, old.warn
-        print(client.description)
+        print(redact_text(client.description, secrets))
 
 
 _PUSH_ONLY = ("delete", "watch", "shard", "dry_run")
+_PULL_ONLY = ("extract", "max_size")
 
 
 @magics_class
 class SyncMagics(Magics):
+    @no_var_expand  # expanded by expand_unless_deleting: a variable never steers --delete
     @magic_arguments()
+    @_help()
     @argument("action", choices=("push", "pull", "stop"), help="push, pull, or stop watches")
     @argument("paths", nargs="*", help="push LOCAL DRIVE_PATH | pull DRIVE_PATH LOCAL")
     @argument("--delete", action="store_true", help="push: remove on Drive what is gone locally")
     @argument("--watch", action="store_true", help="push: keep pushing changes until stop")
-    @argument("--shard", type=int, default=None, help="push: at most N files per Drive folder")
-    @argument("--jobs", type=int, default=8, help="transfers in parallel (default 8)")
+    @argument(
+        "--shard",
+        type=int,
+        default=None,
+        help="push: at most N files per Drive folder (default: no limit)",
+    )
+    @argument("--jobs", type=int, default=8, help="transfers in parallel")
     @argument("--dry-run", action="store_true", help="push: print the plan, change nothing")
     @argument("--extract", action="store_true", help="pull: extract a .zip/.tar(.gz) locally")
+    @argument(
+        "--max-size",
+        default=None,
+        help="pull: the most bytes to accept, like 500M or 10G (default: the safety limit)",
+    )
     @line_magic
     def drive_sync(self, line: str) -> None:
         """Push a local tree to Drive or pull one from it: parallel, resumable, md5-verified.
@@ -208,13 +254,12 @@ class SyncMagics(Magics):
         Nothing Drive already has (same size and md5) is sent again; a re-run after a kill
         continues where it stopped.
         """
-        args = _parse(self.drive_sync, line)
+        args = parse_line(self.drive_sync, expand_unless_deleting(self.shell, line))
         if args.action == "stop":
             _print_stopped(background.stop_watches())
             return
-        wrong = [f"--{o.replace('_', '-')}" for o in _PUSH_ONLY if args.action == "pull" and
-                 getattr(args, o)] + (["--extract"] if args.action == "push" and args.extract
-                                      else [])  # fmt: skip
+        other = _PULL_ONLY if args.action == "push" else _PUSH_ONLY
+        wrong = [f"--{o.replace('_', '-')}" for o in other if getattr(args, o)]
         if wrong:
             raise UsageError(f"{' '.join(wrong)} does not go with {args.action}")
         if len(args.paths) != 2:
@@ -222,40 +267,62 @@ class SyncMagics(Magics):
             raise UsageError(f"%drive_sync {args.action} takes two paths: {shape}")
         if args.jobs < 1 or (args.shard is not None and args.shard < 1):
             raise UsageError("--jobs and --shard need a number of at least 1")
+        pull_options = {}
+        if args.max_size is not None:
+            try:
+                pull_options["max_size"] = parse_size(args.max_size)
+            except ValueError as exc:
+                raise UsageError(f"--max-size: {exc}") from None
         source, dest = args.paths
+        if gcs.is_gs(source) or gcs.is_gs(dest):
+            self._sync_gcs(args, source, dest, pull_options)
+            return
         client = current_client()
         progress = Progress(f"drive_sync {args.action} {source} → {dest}")
         if args.watch:
             try:
                 background.start_watch(source, dest, client=client, progress=progress)
             except (ValueError, DriveError) as exc:
-                raise UsageError(str(exc)) from None
+                raise UsageError(one_line(exc)) from None
             ui.show(progress)
             print(f"Pushing {source} to drive:{dest} as it changes; %drive_sync stop to end.")
             return
-        display = ui.show(progress)
-        try:
+        with panel(progress, sync.SyncError, sync.SyncAborted, DriveError):
             if args.action == "push":
                 report = sync.push(source, dest, client=client, delete=args.delete,
                                    jobs=args.jobs, dry_run=args.dry_run, shard=args.shard,
                                    progress=progress)  # fmt: skip
             else:
                 report = sync.pull(source, dest, client=client, jobs=args.jobs,
-                                   extract=args.extract, progress=progress)  # fmt: skip
-        except (sync.SyncError, sync.SyncAborted, DriveError) as exc:
-            raise UsageError(str(exc)) from None
-        finally:
-            display.close()
-        for plan_line in report.plan_lines() if report.dry_run else []:
+                                   extract=args.extract, progress=progress,
+                                   **pull_options)  # fmt: skip
+        for plan_line in report.plan_summary() if report.dry_run else []:
             print(plan_line)
         print(report.summary())
 
+    @staticmethod
+    def _sync_gcs(args, source: str, dest: str, pull_options: dict) -> None:
+        """``%drive_sync`` with a ``gs://`` side: the bucket's pull or push."""
+        drive_only = [f"--{o.replace('_', '-')}" for o in _PUSH_ONLY if getattr(args, o)]
+        if drive_only:
+            raise UsageError(f"{' '.join(drive_only)} works with Drive paths only, not gs://")
+        progress = Progress(f"drive_sync {args.action} {source} → {dest}")
+        with panel(progress, sync.SyncError, sync.SyncAborted, gcs.GcsError):
+            if args.action == "push":
+                report = gcs.push(source, dest, jobs=args.jobs, progress=progress)
+            else:
+                report = gcs.pull(source, dest, jobs=args.jobs, extract=args.extract,
+                                  progress=progress, **pull_options)  # fmt: skip
+        print(report.summary())
+
+    @no_var_expand  # --empty-trash deletes for good: written on the line, never from a variable
     @magic_arguments()
+    @_help()
     @argument("--empty-trash", action="store_true", help="delete the trash for good, then show")
     @line_magic
     def drive_quota(self, line: str) -> None:
         """Drive's storage: limit, used, and how much of it is in the trash."""
-        args = _parse(self.drive_quota, line)
+        args = parse_line(self.drive_quota, line)
         client = current_client()
         try:
             if args.empty_trash:
@@ -264,9 +331,11 @@ class SyncMagics(Magics):
                 print(f"Emptied the trash: {format_bytes(before.usage_in_trash)} freed.")
             print(purge.quota_summary(client.quota()))
         except DriveError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(one_line(exc)) from None
 
+    @no_var_expand  # a variable must never redirect a deletion
     @magic_arguments()
+    @_help()
     @argument("path", help="the Drive folder or file to delete")
     @argument("--yes", action="store_true", help="do not ask before deleting")
     @argument("--trash", action="store_true", help="move it to the trash instead (recoverable)")
@@ -276,7 +345,7 @@ class SyncMagics(Magics):
 
         Unlike deleting in Drive's page, the space comes back at once: nothing goes to the trash.
         """
-        args = _parse(self.drive_purge, line)
+        args = parse_line(self.drive_purge, line)
         client = current_client()
         try:
             plan = purge.plan_purge(args.path, client=client)
@@ -289,19 +358,15 @@ class SyncMagics(Magics):
                 print("Nothing deleted.")
                 return
         progress = Progress(f"drive_purge {args.path}")
-        display = ui.show(progress)
-        try:
+        with panel(progress, DriveError, template="{} Run it again to continue."):
             report = purge.purge(plan, client=client, trash=args.trash, progress=progress)
-        except DriveError as exc:
-            raise UsageError(f"{exc} Run it again to continue.") from None
-        finally:
-            display.close()
         if report.trashed:
             print(f"Moved drive:{args.path} to the trash ({format_bytes(report.bytes)} still "
                   "counted until the trash is emptied: %drive_quota --empty-trash).")  # fmt: skip
         else:
-            print(f"Deleted {report.deleted_files} files and {report.deleted_folders} folders "
-                  f"permanently: {format_bytes(report.bytes)} freed "
+            print(f"Deleted {plural(report.deleted_files, 'file')} and "
+                  f"{plural(report.deleted_folders, 'folder')} permanently: "
+                  f"{format_bytes(report.bytes)} freed "
                   f"in {format_seconds(report.seconds)}.")  # fmt: skip
 
 
@@ -318,6 +383,7 @@ def _print_stopped(outcome: dict) -> None:
 @magics_class
 class MountMagics(Magics):
     @magic_arguments()
+    @_help()
     @argument("paths", nargs="*", help="mount paths to look at (default: the whole mount)")
     @line_magic
     def drive_status(self, line: str) -> None:
@@ -326,7 +392,7 @@ class MountMagics(Magics):
 
         Colab shows DriveFS's upload queue nowhere; asking Drive is the only truth.
         """
-        args = _parse(self.drive_status, line)
+        args = parse_line(self.drive_status, line)
         view = _mount_view(args.paths)
         if view is not None:
             try:
@@ -338,8 +404,9 @@ class MountMagics(Magics):
             print(f"pushing {local} → drive:{drive_path} as it changes (%drive_sync stop ends it)")
 
     @magic_arguments()
+    @_help()
     @argument("paths", nargs="*", help="mount paths to wait for (default: everything pending)")
-    @argument("--timeout", default="10m", help="give up after this long (default 10m)")
+    @argument("--timeout", default="10m", help="give up after this long")
     @argument("--push", action="store_true", help="upload them through the API now instead")
     @line_magic
     def drive_flush(self, line: str) -> None:
@@ -348,7 +415,7 @@ class MountMagics(Magics):
         With ``--push`` they are uploaded through the API (md5-verified) instead of waiting
         for the mount: for when the runtime's end is near.
         """
-        args = _parse(self.drive_flush, line)
+        args = parse_line(self.drive_flush, line)
         try:
             timeout = parse_duration(args.timeout)
         except ValueError as exc:
@@ -357,18 +424,13 @@ class MountMagics(Magics):
         if view is None:
             return
         progress = Progress("drive_flush")
-        display = ui.show(progress)
-        try:
+        with panel(progress, FlushTimeout, OSError, ValueError, DriveError):
             report = view.flush(args.paths or None, timeout=timeout, push=args.push,
                                 progress=progress)  # fmt: skip
-        except (FlushTimeout, OSError, ValueError, DriveError) as exc:
-            progress.update(state=FAILED, error=str(exc).splitlines()[0])
-            raise UsageError(str(exc)) from None
-        finally:
-            display.close()
         print(report)
 
     @magic_arguments()
+    @_help()
     @argument("action", choices=("on", "off", "status", "watch", "unwatch"))
     @argument("path", nargs="?", help="for watch/unwatch: a mount path checked before every cell")
     @argument("--warn", action="store_true", help="with on: warn instead of stopping the cell")
@@ -381,7 +443,7 @@ class MountMagics(Magics):
         holds) stops the cell with what to do; files still pending upload, huge folders and a
         nearly full Drive are warned about.
         """
-        args = _parse(self.drive_guard, line)
+        args = parse_line(self.drive_guard, line)
         if args.action in ("watch", "unwatch") and not args.path:
             raise UsageError(f"%drive_guard {args.action} needs a mount path")
         guard = installed(self.shell) or install_guard(self.shell)

@@ -25,10 +25,13 @@ class Progress:
         self._fields: dict[str, Any] = {"state": RUNNING, "error": None, **fields}
         self._listeners: list[Callable[[Progress], None]] = []
         self._lock = threading.Lock()
+        self.updates = 0
+        """How many updates there were: a display made after the first draws at once."""
 
     def update(self, **fields: Any) -> None:
         with self._lock:
             self._fields.update(fields)
+            self.updates += 1
             listeners = list(self._listeners)
         for listener in listeners:
             listener(self)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from colab_magics.checkpoint.deadline import Deadline
-from colab_magics.checkpoint.durations import parse_cadence, parse_duration
+from colab_magics.checkpoint.deadline import runtime_deadline
+from colab_magics.checkpoint.durations import parse_cadence
 from colab_magics.checkpoint.lease import Lease, LeaseRefused, acquire, lease_seconds
+from colab_magics.checkpoint.restore import refillable
 from colab_magics.checkpoint.session import Checkpoint, CheckpointStore, CheckpointUsageError
-from colab_magics.checkpoint.state import CaptureError, classify
+from colab_magics.checkpoint.staging import StagingRefused, staging_folder
+from colab_magics.checkpoint.state import PICKLE, VALUE, CaptureError, classify
 from colab_magics.drive.paths import parse_path
 from colab_magics.progress import FAILED, Progress
 
@@ -49,9 +49,15 @@ def resolve_objects(
         if not name.isidentifier():
             raise CheckpointUsageError(f"--save: {name!r} is not a variable name")
         try:
-            classify(name, obj)
+            kind = classify(name, obj)
         except CaptureError as exc:
             raise CheckpointUsageError(str(exc)) from None
+        if isinstance(save, Mapping) and kind in (VALUE, PICKLE) and not refillable(obj):
+            # Without a variable to rebind, a value is restored into the object itself.
+            raise CheckpointUsageError(
+                f"save={{{name!r}: ...}}: a {type(obj).__name__} cannot be restored in place; "
+                f"pass the name of its variable instead (save=[{name!r}])"
+            )
     return objects
 
 
@@ -81,21 +87,29 @@ def validate_folder(to: str) -> str:
 
 def default_staging(name: str) -> str:
     """Local scratch for snapshots of run ``name`` (a runtime's local disk; lost with it)."""
-    base = os.environ.get("COLAB_MAGICS_STAGING") or os.path.join(
-        tempfile.gettempdir(), "colab_magics-staging"
-    )
-    return os.path.join(base, name)
+    try:
+        return staging_folder(name)
+    except StagingRefused as exc:
+        raise CheckpointUsageError(str(exc)) from None
 
 
 def hold_run(store: CheckpointStore, name: str, progress: Progress, ttl: float) -> Lease | None:
     """This runtime's lease on run ``name`` (None for a store not on Drive); a live runtime
     holding it is a one-line CheckpointUsageError, before anything is restored."""
     from colab_magics.checkpoint.drive_store import DriveCheckpointStore
+    from colab_magics.gcs.store import GcsCheckpointStore
 
-    if not isinstance(store, DriveCheckpointStore):
-        return None
     try:
-        lease = acquire(store.client, store.folder, run=name, progress=progress, ttl=ttl)
+        if isinstance(store, DriveCheckpointStore):
+            lease = acquire(store.client, store.folder, run=name, progress=progress, ttl=ttl)
+        elif isinstance(store, GcsCheckpointStore):
+            from colab_magics.gcs.lease import acquire as acquire_in_bucket
+
+            lease = acquire_in_bucket(
+                store.client, store.bucket, store.prefix, run=name, progress=progress, ttl=ttl
+            )
+        else:
+            return None
     except LeaseRefused as exc:
         progress.update(state=FAILED, message=str(exc))
         raise CheckpointUsageError(str(exc)) from None
@@ -122,7 +136,7 @@ def checkpointed(
     every: str = "10m",
     keep: int = 3,
     to: str | None = None,
-    lifetime: str = "12h",
+    lifetime: str | None = None,
     margin: str = "10m",
     fresh: bool = False,
     directory: str | None = None,
@@ -142,11 +156,14 @@ def checkpointed(
     if namespace is None:
         namespace = sys._getframe(2).f_globals
     validate_run_name(name)
-    if to is not None:
+    in_bucket = to is not None and to.startswith("gs://")
+    if to is not None and not in_bucket:
         validate_folder(to)
+    if in_bucket and directory is not None:
+        raise CheckpointUsageError("--dir works with Drive only: leave out --to gs://...")
     try:
         cadence = parse_cadence(str(every))
-        deadline = Deadline(parse_duration(lifetime), parse_duration(margin))
+        deadline = runtime_deadline(lifetime, margin)
         ttl = lease_seconds()
     except ValueError as exc:
         raise CheckpointUsageError(str(exc)) from None
@@ -157,6 +174,14 @@ def checkpointed(
             "nothing to checkpoint: name variables with --save, or a folder with --dir"
         )
     objects = resolve_objects(save, namespace)
+    if store is None and in_bucket:
+        from colab_magics.gcs import GcsClient, GcsError
+        from colab_magics.gcs.store import GcsCheckpointStore
+
+        try:
+            store = GcsCheckpointStore(GcsClient(), to, run=name)
+        except (GcsError, ValueError) as exc:
+            raise CheckpointUsageError(f"--to: {exc}") from None
     if store is None:
         from colab_magics.checkpoint.drive_store import DriveCheckpointStore
 
@@ -179,6 +204,7 @@ def checkpointed(
             staging=default_staging(name),
             progress=progress,
             fresh=fresh,
+            in_namespace=not isinstance(save, Mapping),
         )
         if lease is not None:
             checkpoint.waited_for_lease = lease.waited

@@ -21,20 +21,23 @@ import secrets
 import shutil
 from typing import Any
 
-from colab_magics.checkpoint.formats import BlobInfo, IntegrityError, read_snapshot
+from colab_magics.checkpoint.formats import BlobInfo, IntegrityError
 from colab_magics.checkpoint.lease import Lease
 from colab_magics.checkpoint.manifest import (
+    MAX_MANIFEST_BYTES,
     Manifest,
     ManifestError,
     blobs_with_ids,
     library_versions,
 )
-from colab_magics.checkpoint.session import Restored
+from colab_magics.checkpoint.session import RestoreBlobs, Restored
+from colab_magics.checkpoint.staging import naming_a_full_disk
 from colab_magics.drive import DriveClient, DriveError, DriveFile, DriveNotFound, TransferProgress
 from colab_magics.progress import Progress
 
 _MANIFEST = re.compile(r"^manifest-(\d{9,})-([0-9a-f]{8})\.json$")
 _BLOBS = re.compile(r"^step-(\d{9,})-([0-9a-f]{8})$")
+_FILE_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 class _UploadFields:
@@ -127,36 +130,62 @@ class DriveCheckpointStore:
         except DriveNotFound:
             return []
 
-    def load_newest(self, staging: str) -> Restored | None:
-        """The newest checkpoint whose manifest and blobs all verify, or None."""
+    def load_newest(self, staging: str, restore: RestoreBlobs) -> Restored | None:
+        """Restore the newest checkpoint whose manifest and blobs all verify and that
+        ``restore(local_folder, manifest)`` accepts; None if there is none.
+
+        Each blob is downloaded into ``staging/TAG/`` under its name from the manifest, which
+        ``Manifest.from_json`` has checked is one of the snapshot's file names.
+        """
         self._skipped = []
-        for file, _, tag in _newest_first(self._children()):
-            try:
-                manifest = Manifest.from_json(self.client.read_bytes(file))
-                if manifest.run != self.run:
-                    raise ManifestError(f"it belongs to run {manifest.run!r}")
-                local = os.path.join(staging, tag)
-                shutil.rmtree(local, ignore_errors=True)
-                os.makedirs(local)
-                for blob in manifest.blobs:
+        try:
+            with naming_a_full_disk(staging):
+                for file, step, tag in _newest_first(self._children()):
+                    local = os.path.join(staging, tag)
                     try:
-                        remote = self.client.file(blob.file_id)
-                    except DriveNotFound:
-                        raise IntegrityError(f"{blob.name} is no longer on Drive") from None
-                    if remote.md5 != blob.md5 or remote.size != blob.size:
-                        raise IntegrityError(
-                            f"{blob.name} on Drive has md5 {remote.md5}, "
-                            f"the manifest says {blob.md5}"
-                        )
-                    self.client.download(remote, os.path.join(local, blob.name))
-                entries, rng = read_snapshot(local, manifest.expected_md5())
-            except (DriveError, ManifestError, IntegrityError) as exc:
-                self._skipped.append(f"{file.name}: {_reason(exc)}")
-                continue
-            finally:
-                shutil.rmtree(os.path.join(staging, tag), ignore_errors=True)
-            return Restored(manifest, entries, rng, f"{self.location}/{file.name}", self._skipped)
-        return None
+                        manifest = self._fetch(file, step, local)
+                        result = restore(local, manifest)
+                    except (DriveError, ManifestError, IntegrityError) as exc:
+                        self._skipped.append(f"{file.name}: {_reason(exc)}")
+                        continue
+                    finally:
+                        shutil.rmtree(local, ignore_errors=True)
+                    blobs = f"{self.location}/step-{step:09d}-{tag}"
+                    location = f"{self.location}/{file.name}"
+                    return Restored(manifest, location, blobs, result, self._skipped)
+            return None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _fetch(self, file: DriveFile, step: int, local: str) -> Manifest:
+        """The manifest in ``file``, with its blobs downloaded into ``local``."""
+        manifest = self._manifest(file, step)
+        shutil.rmtree(local, ignore_errors=True)
+        os.makedirs(local)
+        for blob in manifest.blobs:
+            if not _FILE_ID.match(blob.file_id):
+                raise ManifestError(f"blob {blob.name}: {blob.file_id[:100]!r} is not a Drive id")
+            try:
+                remote = self.client.file(blob.file_id)
+            except DriveNotFound:
+                raise IntegrityError(f"{blob.name} is no longer on Drive") from None
+            if remote.md5 != blob.md5 or remote.size != blob.size:
+                raise IntegrityError(
+                    f"{blob.name} on Drive has md5 {remote.md5}, the manifest says {blob.md5}"
+                )
+            self.client.download(remote, os.path.join(local, blob.name))
+        return manifest
+
+    def _manifest(self, file: DriveFile, step: int) -> Manifest:
+        """The manifest in ``file``, checked against its name and this run."""
+        if file.size is not None and file.size > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"it is {file.size} bytes, more than a manifest can be")
+        manifest = Manifest.from_json(self.client.read_bytes(file))
+        if manifest.run != self.run:
+            raise ManifestError(f"it belongs to run {manifest.run[:100]!r}")
+        if manifest.step != step:
+            raise ManifestError(f"its name says step {step}, it says step {manifest.step}")
+        return manifest
 
     def skipped_without_restore(self) -> list[str]:
         return list(self._skipped)

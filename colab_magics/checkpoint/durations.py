@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from colab_magics.units import format_seconds
+from colab_magics.units import format_seconds, plural
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -45,7 +45,7 @@ class Cadence:
 
     def describe(self) -> str:
         if self.steps is not None:
-            return f"every {self.steps} steps"
+            return f"every {plural(self.steps, 'step')}"
         return f"every {format_seconds(self.seconds or 0)}"
 
 

@@ -6,10 +6,13 @@ blob                  holds
 ``values.json``       the index (which variable is where, of what kind), plain values, RNG state
 ``torch.pt``          ``{name: state_dict or tensor}``: ``torch.load(path, weights_only=True)``
 ``arrays.npz``        ``{name: array}``, Keras weights as ``name/0``, ``name/1``...: ``numpy.load``
-``objects.pkl``       ``{name: object}`` for what has no safer format (trusted data only)
+``objects.pkl``       ``{name: object}`` for what has no safer format
 ====================  =======================================================================
 
-Reading verifies each blob's md5 against the manifest's before a byte of it is deserialized.
+Reading verifies each blob's md5 against the manifest's before a byte of it is deserialized,
+and reads a variable only from the blob its live value would be written to (``blob_for``):
+whoever can write the run's folder can also write md5s that agree, so the live value decides
+what is trusted. ``objects.pkl`` is unpickled only for a variable whose live value needs pickle.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ import json
 import os
 import pickle
 import sys
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
+from colab_magics.checkpoint.rng import check_rng
 from colab_magics.checkpoint.state import (
     ARRAY,
     PICKLE,
@@ -40,11 +45,16 @@ from colab_magics.sync.local import file_md5
 
 FORMAT_VERSION = 1
 VALUES, TORCH, ARRAYS, OBJECTS = "values.json", "torch.pt", "arrays.npz", "objects.pkl"
+BLOB_NAMES = frozenset({VALUES, TORCH, ARRAYS, OBJECTS})
+"""Every file a snapshot is made of: the only names a manifest may list."""
 _TUPLE = "__tuple__"
+_MAX_WEIGHTS = 1 << 20
+_REBOUND = (VALUE, PICKLE)
 
 
 class IntegrityError(ValueError):
-    """A blob whose bytes are not the ones the manifest promised."""
+    """A snapshot that cannot be restored as it is: bytes other than the manifest promised,
+    unreadable, or not what the live variables accept. The message says which and why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,23 +123,43 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
+def blob_for(kind: str, data: Any) -> str:
+    """The blob a variable of ``kind`` whose captured state is ``data`` is written to."""
+    if kind in (STATE_DICT, TENSOR) and _torch_safe(data):
+        return TORCH
+    if kind == ARRAY or (kind == WEIGHTS and all(is_array(w) for w in data)):
+        return ARRAYS
+    if kind == VALUE and is_plain_value(data):
+        return VALUES
+    return OBJECTS
+
+
+def live_state(kind: str, obj: Any) -> Any:
+    """What :func:`blob_for` looks at for a live object (its state, not a copy of it)."""
+    if kind == STATE_DICT:
+        return obj.state_dict()
+    if kind == WEIGHTS:
+        return list(obj.get_weights())
+    return obj
+
+
 def write_snapshot(entries: list[Entry], rng: dict[str, Any], folder: str) -> list[BlobInfo]:
     """Serialize ``entries`` and ``rng`` into ``folder``; returns the blobs written."""
     os.makedirs(folder, exist_ok=True)
     index, values, tensors, arrays, objects = [], {}, {}, {}, {}
     for entry in entries:
-        if entry.kind in (STATE_DICT, TENSOR) and _torch_safe(entry.data):
-            tensors[entry.name], blob = entry.data, TORCH
-        elif entry.kind == ARRAY:
-            arrays[entry.name], blob = entry.data, ARRAYS
-        elif entry.kind == WEIGHTS and all(is_array(w) for w in entry.data):
+        blob = blob_for(entry.kind, entry.data)
+        if blob == TORCH:
+            tensors[entry.name] = entry.data
+        elif blob == ARRAYS and entry.kind == WEIGHTS:
             for i, weight in enumerate(entry.data):
                 arrays[f"{entry.name}/{i}"] = weight
-            blob = ARRAYS
-        elif entry.kind == VALUE and is_plain_value(entry.data):
-            values[entry.name], blob = _encode_value(entry.data), VALUES
+        elif blob == ARRAYS:
+            arrays[entry.name] = entry.data
+        elif blob == VALUES:
+            values[entry.name] = _encode_value(entry.data)
         else:
-            objects[entry.name], blob = entry.data, OBJECTS
+            objects[entry.name] = entry.data
         record = {"name": entry.name, "kind": entry.kind, "blob": blob}
         if entry.kind == WEIGHTS:
             record["count"] = len(entry.data)
@@ -150,12 +180,11 @@ def write_snapshot(entries: list[Entry], rng: dict[str, Any], folder: str) -> li
     return blobs
 
 
-def read_snapshot(folder: str, expected_md5: dict[str, str]) -> tuple[list[Entry], dict[str, Any]]:
-    """Entries and RNG state from ``folder``, each blob verified against ``expected_md5`` first.
-
-    Raises :class:`IntegrityError` naming the first blob that is missing or differs.
-    """
+def verify_blobs(folder: str, expected_md5: Mapping[str, str]) -> None:
+    """Raise :class:`IntegrityError` naming the first blob that is missing or differs."""
     for name, md5 in expected_md5.items():
+        if name not in BLOB_NAMES:
+            raise IntegrityError(f"{name[:80]!r} is not a snapshot file")
         path = os.path.join(folder, name)
         if not os.path.exists(path):
             raise IntegrityError(f"{name} is missing")
@@ -164,58 +193,212 @@ def read_snapshot(folder: str, expected_md5: dict[str, str]) -> tuple[list[Entry
             raise IntegrityError(f"{name} has md5 {actual}, the manifest says {md5}")
     if VALUES not in expected_md5:
         raise IntegrityError(f"the manifest lists no {VALUES}")
-    with open(os.path.join(folder, VALUES), "rb") as f:
-        document = json.load(f)
-    if document.get("format") != FORMAT_VERSION:
-        raise IntegrityError(f"unknown snapshot format {document.get('format')!r}")
 
-    loaded: dict[str, Any] = {}
 
-    def blob(name: str) -> Any:
-        if name not in expected_md5:
-            raise IntegrityError(f"{name} is used but not listed in the manifest")
-        if name not in loaded:
-            path = os.path.join(folder, name)
-            if name == TORCH:
-                import torch
+def read_snapshot(
+    folder: str, expected_md5: Mapping[str, str], wanted: Mapping[str, tuple[str, str]]
+) -> tuple[list[Entry], dict[str, Any]]:
+    """Entries for the ``wanted`` variables (name -> (kind, blob) of their live values) and the
+    RNG state, from ``folder``; each blob verified against ``expected_md5`` first.
 
-                try:
-                    loaded[name] = torch.load(path, map_location="cpu", weights_only=True)
-                except pickle.UnpicklingError:  # weights_only refused what is not tensors
-                    raise IntegrityError(
-                        f"{TORCH} holds more than tensors: weights_only=True refused it"
-                    ) from None
-            elif name == ARRAYS:
-                import numpy as np
-
-                with np.load(path, allow_pickle=False) as npz:
-                    loaded[name] = {key: npz[key] for key in npz.files}
-            else:
-                with open(path, "rb") as f:
-                    loaded[name] = pickle.load(f)  # md5 verified above: our own bytes
-        return loaded[name]
-
+    A variable the snapshot holds in another kind or blob than its live value needs is refused,
+    never read. Variables the snapshot does not hold are left out; what it holds for names not
+    wanted is not read. Raises :class:`IntegrityError` with the first reason found.
+    """
+    verify_blobs(folder, expected_md5)
+    document = _values_document(os.path.join(folder, VALUES))
+    reader = _BlobReader(folder, expected_md5)
+    records = [r for r in document["entries"] if r["name"] in wanted]
+    for record in records:  # every entry checked before any blob is read
+        _check_record(record, *wanted[record["name"]])
     entries = []
-    for record in document["entries"]:
-        name, kind, where = record["name"], record["kind"], record["blob"]
-        if where == VALUES:
-            data = _decode_value(document["values"][name])
-        elif kind == WEIGHTS and where == ARRAYS:
-            data = [blob(ARRAYS)[f"{name}/{i}"] for i in range(record["count"])]
-        else:
-            data = blob(where)[name]
-        entries.append(Entry(name, kind, data))
+    for record in records:
+        name = record["name"]
+        kind, blob = wanted[name]
+        entries.append(Entry(name, kind, _entry_data(reader, document, record, kind, blob)))
+    try:
+        check_rng(document["rng"])
+    except (ValueError, KeyError, TypeError, IndexError, OverflowError, RuntimeError) as exc:
+        detail = f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) else _first_line(exc)
+        raise IntegrityError(
+            f"{VALUES}: the random generators' state is not usable ({detail})"
+        ) from None
     return entries, document["rng"]
+
+
+def _values_document(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            document = json.load(f)
+    except (ValueError, RecursionError) as exc:
+        raise IntegrityError(f"{VALUES} is not readable JSON ({_first_line(exc)})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT_VERSION:
+        got = document.get("format") if isinstance(document, dict) else None
+        raise IntegrityError(f"{VALUES}: unknown snapshot format {got!r}")
+    entries, values = document.get("entries"), document.get("values")
+    if not isinstance(entries, list) or not isinstance(values, dict):
+        raise IntegrityError(f"{VALUES}: no list of entries and table of values")
+    if not isinstance(document.get("rng"), dict):
+        raise IntegrityError(f"{VALUES}: the random generators' state is missing")
+    names = set()
+    for record in entries:
+        if not (
+            isinstance(record, dict)
+            and all(isinstance(record.get(k), str) for k in ("name", "kind", "blob"))
+        ):
+            raise IntegrityError(f"{VALUES}: an entry without a name, kind and blob")
+        if record["name"] in names:
+            raise IntegrityError(f"{VALUES}: {record['name'][:80]!r} is listed twice")
+        names.add(record["name"])
+    return document
+
+
+def _check_record(record: dict[str, Any], kind: str, blob: str) -> None:
+    """Refuse an entry saved in another blob or kind than the live value's."""
+    name, saved_kind, saved_blob = record["name"], record["kind"], record["blob"]
+    if saved_blob != blob:
+        if saved_blob == OBJECTS:
+            raise IntegrityError(
+                f"{name}: saved as a pickle ({OBJECTS}), but its live value ({kind}) needs no "
+                "pickle: not unpickled"
+            )
+        raise IntegrityError(
+            f"{name}: saved in {saved_blob[:40]!r}, but its live value ({kind}) is kept in {blob}"
+        )
+    if saved_kind != kind and not (saved_kind in _REBOUND and kind in _REBOUND):
+        raise IntegrityError(f"{name}: saved as {saved_kind[:40]!r}, but its live value is {kind}")
+
+
+def _entry_data(
+    reader: _BlobReader, document: dict[str, Any], record: dict[str, Any], kind: str, blob: str
+) -> Any:
+    """One entry's data, checked to be of the form its kind restores from."""
+    name = record["name"]
+    if blob == VALUES:
+        if name not in document["values"]:
+            raise IntegrityError(f"{name}: missing from {VALUES}")
+        try:
+            return _decode_value(document["values"][name])
+        except (TypeError, AttributeError, RecursionError) as exc:
+            raise IntegrityError(f"{name}: not a plain value in {VALUES} ({exc})") from None
+    if kind == WEIGHTS and blob == ARRAYS:
+        count = record.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count < _MAX_WEIGHTS:
+            raise IntegrityError(f"{name}: no usable count of weights in {VALUES}")
+        return [reader.member(ARRAYS, f"{name}/{i}") for i in range(count)]
+    data = reader.member(blob, name)
+    if kind == STATE_DICT and not isinstance(data, Mapping):
+        raise IntegrityError(f"{name}: the saved state is a {type(data).__name__}, not a dict")
+    if kind == TENSOR and not is_tensor(data):
+        raise IntegrityError(f"{name}: the saved value is a {type(data).__name__}, not a tensor")
+    if kind == WEIGHTS and not isinstance(data, (list, tuple)):
+        raise IntegrityError(f"{name}: the saved weights are a {type(data).__name__}, not a list")
+    return data
+
+
+class _BlobReader:
+    """Loads each blob once, on first use, in the one safe way for its format."""
+
+    def __init__(self, folder: str, expected_md5: Mapping[str, str]) -> None:
+        self.folder = folder
+        self.expected_md5 = expected_md5
+        self.loaded: dict[str, Any] = {}
+
+    def member(self, blob: str, key: str) -> Any:
+        if blob not in self.expected_md5:
+            raise IntegrityError(f"{blob} is used but not listed in the manifest")
+        if blob not in self.loaded:
+            path = os.path.join(self.folder, blob)
+            try:
+                self.loaded[blob] = _LOADERS[blob](path)
+            except IntegrityError:
+                raise
+            except Exception as exc:  # any failure of a parser (MemoryError too): unreadable
+                raise IntegrityError(f"{blob} is not readable ({_first_line(exc)})") from None
+        content = self.loaded[blob]
+        if blob == ARRAYS:
+            return _npz_member(content, key)
+        if not isinstance(content, Mapping) or key not in content:
+            raise IntegrityError(f"{key}: missing from {blob}")
+        return content[key]
+
+
+def _load_torch(path: str) -> Any:
+    import torch
+
+    _check_stored_zip(path, TORCH)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused what is not tensors
+        raise IntegrityError(
+            f"{TORCH} holds more than tensors: weights_only=True refused it"
+        ) from None
+
+
+def _load_npz(path: str) -> Any:
+    import numpy as np
+
+    _check_stored_zip(path, ARRAYS)
+    npz = np.load(path, allow_pickle=False)
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise IntegrityError(f"{ARRAYS} is not an .npz archive")
+    return npz
+
+
+def _npz_member(npz: Any, key: str) -> Any:
+    if f"{key}.npy" not in npz.zip.namelist():
+        raise IntegrityError(f"{key}: missing from {ARRAYS}")
+    try:
+        return npz[key]
+    except Exception as exc:  # an object array, or a damaged member
+        raise IntegrityError(f"{key}: not readable from {ARRAYS} ({_first_line(exc)})") from None
+
+
+def _load_pickle(path: str) -> Any:
+    with open(path, "rb") as f:
+        return pickle.load(f)  # only for variables whose live value needs pickle
+
+
+_LOADERS: dict[str, Callable[[str], Any]] = {
+    TORCH: _load_torch,
+    ARRAYS: _load_npz,
+    OBJECTS: _load_pickle,
+}
+
+
+def _check_stored_zip(path: str, blob: str) -> None:
+    """torch.save and np.savez store their members uncompressed: refuse compressed ones (a few
+    bytes that inflate to gigabytes) and sizes the file cannot hold."""
+    size = os.path.getsize(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise IntegrityError(f"{blob} is not readable ({_first_line(exc)})") from None
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > size:
+            raise IntegrityError(
+                f"{blob}: member {info.filename[:60]!r} is compressed or larger than the file"
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or exc.__class__.__name__
+    return text.splitlines()[0][:200]
 
 
 __all__ = [
     "ARRAYS",
+    "BLOB_NAMES",
     "OBJECTS",
     "PICKLE",
     "TORCH",
     "VALUES",
     "BlobInfo",
     "IntegrityError",
+    "blob_for",
+    "live_state",
     "read_snapshot",
+    "verify_blobs",
     "write_snapshot",
 ]

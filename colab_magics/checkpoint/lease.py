@@ -14,7 +14,8 @@ checkpoints. Drive has no compare-and-swap, so each runtime that wants the run p
 
 A taker waits until a full TTL has passed since the last heartbeat, and the holder stops at
 TTL/2 after it, so the two never write checkpoints at the same time. The TTL is 30 s, or
-``$COLAB_MAGICS_LEASE_SECONDS``.
+``$COLAB_MAGICS_LEASE_SECONDS``; runtimes may differ in it, so each lease file carries its
+holder's TTL (appProperty ``ttl``) and others judge that lease by it, not by their own.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from colab_magics.units import format_seconds
 
 LEASE_ENV = "COLAB_MAGICS_LEASE_SECONDS"
 DEFAULT_TTL = 30.0
+MAX_TTL = 86400.0
+"""A lease claiming more than a day is judged as lasting a day."""
 _NAME = re.compile(r"^lease-[0-9a-f]{16}$")
 
 
@@ -219,6 +222,7 @@ class Lease:
                 "colab_magics_lease": self.run,
                 "host": self.host,
                 "pid": str(os.getpid()),
+                "ttl": f"{self.ttl:g}",
             },
         )
         self.file = result.file
@@ -247,9 +251,14 @@ class Lease:
                     "it: stop it there, or use another NAME here"
                 )
             files = self.leases()
-            if mine.id not in {f.id for f in files} and time.monotonic() - started < self.ttl:
+            waited = time.monotonic() - started
+            if mine.id not in {f.id for f in files} and waited < self.ttl:
                 # Drive's listing does not show our lease yet, so it may not show one made
                 # just before it either: decide once it does.
+                progress.update(
+                    message=f"waiting up to {format_seconds(self.ttl - waited)} for Drive to "
+                    "list this runtime's lease"
+                )
                 sleep(poll)
                 continue
             ahead = self._ahead(files, mine)
@@ -265,7 +274,7 @@ class Lease:
             file, age = min(ahead, key=lambda pair: pair[1])
             waited_for = describe_holder(file)
             progress.update(
-                message=f"waiting up to {format_seconds(self.ttl - age)} for the lease of "
+                message=f"waiting up to {format_seconds(self.ttl_of(file) - age)} for the lease of "
                 f"runtime {waited_for} (last heartbeat {format_seconds(age)} ago)"
             )
             sleep(poll)
@@ -280,11 +289,19 @@ class Lease:
             if file.id == mine.id:
                 continue
             age = self.drive_now() - drive_time(file.modified_time)
-            if age > self.ttl and self._fence(file):
+            if age > self.ttl_of(file) and self._fence(file):
                 continue
             if (drive_time(file.created_time), file.id) < rank:
                 ahead.append((file, age))
         return ahead
+
+    def ttl_of(self, file: DriveFile) -> float:
+        """The TTL the lease in ``file`` was taken with (ours, for a lease that names none)."""
+        try:
+            ttl = float(file.app_properties.get("ttl", ""))
+        except ValueError:
+            return self.ttl
+        return min(ttl, MAX_TTL) if ttl > 0 and math.isfinite(ttl) else self.ttl
 
     def _fence(self, file: DriveFile) -> bool:
         """Delete a lease that looks stale, after reading it again (listings may lag)."""
@@ -292,7 +309,7 @@ class Lease:
             fresh = self.client.file(file.id)
         except DriveNotFound:
             return True
-        if self.drive_now() - drive_time(fresh.modified_time) <= self.ttl:
+        if self.drive_now() - drive_time(fresh.modified_time) <= self.ttl_of(fresh):
             return False
         self.client.delete_ids([file.id])
         return True

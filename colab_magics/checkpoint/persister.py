@@ -46,13 +46,15 @@ class Persister(Generic[Staged, Result]):
         on_done: Callable[[Result], None] = lambda result: None,
         on_error: Callable[[BaseException], None] = lambda exc: None,
         name: str = "colab_magics-persist",
+        buffers: SnapshotBuffers | None = None,
     ) -> None:
         self._stage = stage
         self._upload = upload
         self._on_done = on_done
         self._on_error = on_error
         self._lock = threading.Condition()
-        self._free = [Snapshot(SnapshotBuffers()), Snapshot(SnapshotBuffers())]
+        # ``buffers``: a set already allocated (the restore's rollback copy) to reuse.
+        self._free = [Snapshot(buffers or SnapshotBuffers()), Snapshot(SnapshotBuffers())]
         self._queued: Snapshot | None = None
         self._in_flight = False
         self._closed = False

@@ -58,7 +58,47 @@ def restore_rng(state: dict[str, Any]) -> None:
 
         torch.set_rng_state(_unb64(torch, state["torch_cpu"]))
         if "torch_cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([_unb64(torch, s) for s in state["torch_cuda"]])
+            torch.cuda.set_rng_state_all([_unb64(torch, s) for s in _cuda_states(torch, state)])
+
+
+def check_rng(state: dict[str, Any]) -> None:
+    """Raise ``ValueError`` (or ``KeyError``/``TypeError``) unless :func:`restore_rng` can put
+    ``state`` back: each part is tried on a throwaway generator, so nothing live changes."""
+    if not isinstance(state, dict) or "python" not in state:
+        raise ValueError("no state for Python's random")
+    py = state["python"]
+    if not isinstance(py["state"], list):
+        raise TypeError("Python's random state is not a list")
+    random.Random().setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    if "numpy" in state:
+        import numpy as np
+
+        saved = state["numpy"]
+        np.random.RandomState().set_state(
+            (
+                saved["kind"],
+                np.array(saved["keys"], dtype=np.uint32),
+                saved["pos"],
+                saved["has_gauss"],
+                saved["cached_gaussian"],
+            )
+        )
+    if "torch_cpu" in state:
+        import torch
+
+        torch.Generator().set_state(_unb64(torch, state["torch_cpu"]))
+        if "torch_cuda" in state and torch.cuda.is_available():
+            if not isinstance(state["torch_cuda"], list):
+                raise TypeError("the CUDA generator states are not a list")
+            for device, text in enumerate(_cuda_states(torch, state)):
+                if _unb64(torch, text).numel() != torch.cuda.get_rng_state(device).numel():
+                    raise ValueError(f"the CUDA generator state of device {device} is not one")
+
+
+def _cuda_states(torch: Any, state: dict[str, Any]) -> list[str]:
+    """The saved CUDA generator states of the devices this runtime has (a run saved on more
+    GPUs resumes on fewer: the others' generators are not there to restore)."""
+    return state["torch_cuda"][: torch.cuda.device_count()]
 
 
 def _b64(tensor: Any) -> str:
@@ -66,4 +106,6 @@ def _b64(tensor: Any) -> str:
 
 
 def _unb64(torch: Any, text: str) -> Any:
-    return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8)
+    if not isinstance(text, str):
+        raise TypeError("a generator state is not base64 text")
+    return torch.frombuffer(bytearray(base64.b64decode(text, validate=True)), dtype=torch.uint8)

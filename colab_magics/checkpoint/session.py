@@ -8,7 +8,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from colab_magics.checkpoint import rng, state
@@ -18,22 +18,33 @@ from colab_magics.checkpoint.formats import BlobInfo, write_snapshot
 from colab_magics.checkpoint.lease import LeaseLost, Waited
 from colab_magics.checkpoint.manifest import Manifest, describe_age
 from colab_magics.checkpoint.persister import Persister, Snapshot
+from colab_magics.checkpoint.restore import DoesNotFit, RestorePlan, Targets
+from colab_magics.checkpoint.staging import clear_leftovers, naming_a_full_disk
 from colab_magics.progress import DONE, FAILED, Progress
 from colab_magics.units import format_seconds
+
+_TOLD_UNPICKLED: set[tuple[int, str]] = set()
+"""(client, run location) pairs whose user was already told that a restore unpickled."""
 
 
 class CheckpointUsageError(ValueError):
     """The cell uses ``ckpt`` in a way that cannot be checkpointed correctly."""
 
 
+RestoreBlobs = Callable[[str, Manifest], Any]
+"""``restore(local_folder, manifest)``: put a downloaded checkpoint into the live objects, or
+raise ``IntegrityError`` (the store then tries the next-older one)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Restored:
-    """What a store found to resume from."""
+    """The checkpoint a store restored: its manifest, where it is, what the callback returned,
+    and the newer ones it skipped (each ``"name: why"``)."""
 
     manifest: Manifest
-    entries: list[state.Entry]
-    rng: dict[str, Any]
     location: str
+    blobs_location: str
+    result: Any
     skipped: list[str]
 
 
@@ -46,7 +57,7 @@ class CheckpointStore(Protocol):
         self, folder: str, blobs: list[BlobInfo], *, step: int, created: float, progress: Progress
     ) -> Manifest: ...
 
-    def load_newest(self, staging: str) -> Restored | None: ...
+    def load_newest(self, staging: str, restore: RestoreBlobs) -> Restored | None: ...
 
     def skipped_without_restore(self) -> list[str]: ...
 
@@ -81,10 +92,15 @@ class Checkpoint:
         staging: str,
         progress: Progress,
         fresh: bool = False,
+        in_namespace: bool = True,
         clock=time.monotonic,
     ) -> None:
+        """``objects``: name -> live object; with ``in_namespace`` each is the variable of that
+        name in ``namespace`` (read again at every snapshot, rebound on restore), otherwise the
+        objects themselves are captured and restored in place."""
         self.run = run
         self.namespace = namespace
+        self._targets = Targets(objects, namespace if in_namespace else None)
         self.store = store
         self.cadence = cadence
         self.keep = keep
@@ -92,7 +108,6 @@ class Checkpoint:
         self.staging = staging
         self.progress = progress
         self._clock = clock
-        self._names = list(objects)
         self._kinds = {name: state.classify(name, obj) for name, obj in objects.items()}
         self.step = 0
         self.restored_from: RestoredFrom | None = None
@@ -110,10 +125,10 @@ class Checkpoint:
         self._mark = (0, clock())
         self._started = clock()
         self._steps_this_run = 0
-        if not fresh:
-            self._restore()
+        clear_leftovers(staging)
+        rollback = self._restore() if not fresh else state.SnapshotBuffers()
         self._persister: Persister[tuple, Manifest] = Persister(
-            self._stage, self._upload, on_done=self._confirmed, on_error=self._failed
+            self._stage, self._upload, on_error=self._failed, buffers=rollback
         )
         # Allocate the snapshot buffers (pinned, for CUDA) before the loop, not in its first stall.
         self._persister.warm(lambda buffers: buffers.capture(self._objects(), self._kinds))
@@ -159,7 +174,7 @@ class Checkpoint:
 
     # -- internals ---------------------------------------------------------------------------
     def _objects(self) -> dict[str, Any]:
-        return {name: self.namespace[name] for name in self._names}
+        return self._targets.current()
 
     def _after_step(self) -> None:
         steps_since, since = self.step - self._mark[0], self._clock() - self._mark[1]
@@ -169,9 +184,11 @@ class Checkpoint:
             steps_per_second=self._steps_this_run / elapsed if elapsed > 0 else None,
         )
         if self._interrupted:
-            reason, self._interrupted = self._interrupted, None
+            reason = self._interrupted
             self._snapshot()
+            # Still marked interrupted while saving: another interrupt gives up the save.
             self._finish_persisting(f"{reason}: saving step {self.step} before stopping")
+            self._interrupted = None
             saved = "not checkpointed: " + self._fenced if self._fenced else "checkpoint saved"
             raise KeyboardInterrupt(f"{reason} at step {self.step}; {saved}")
         if self._save_requested or self.cadence.due(steps_since=steps_since, seconds_since=since):
@@ -211,7 +228,12 @@ class Checkpoint:
     def _stage(self, snapshot: Snapshot) -> tuple[str, list[BlobInfo], int, float]:
         folder = os.path.join(self.staging, f"step-{snapshot.step}")
         shutil.rmtree(folder, ignore_errors=True)
-        blobs = write_snapshot(snapshot.entries, snapshot.rng, folder)
+        try:
+            with naming_a_full_disk(self.staging):
+                blobs = write_snapshot(snapshot.entries, snapshot.rng, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # a failed snapshot leaves nothing behind
+            raise
         return folder, blobs, snapshot.step, snapshot.created
 
     def _upload(self, staged: tuple[str, list[BlobInfo], int, float]) -> Manifest:
@@ -222,6 +244,7 @@ class Checkpoint:
             )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+        self._confirmed(manifest)  # shown now; pruning old checkpoints can take a while
         self.store.prune(self.keep)
         return manifest
 
@@ -241,27 +264,48 @@ class Checkpoint:
         self.progress.update(message=f"{why}; waiting for Drive to confirm")
         self._persister.wait()
 
-    def _restore(self) -> None:
-        restored = self.store.load_newest(os.path.join(self.staging, "restore"))
+    def _restore(self) -> state.SnapshotBuffers:
+        """Restore the newest checkpoint that fits; returns the buffers its rollback copy
+        used, for snapshots to reuse."""
+        plan = RestorePlan(self._targets, self._kinds, state.SnapshotBuffers())
+        misfits: list[str] = []
+
+        def restore(folder: str, manifest: Manifest) -> list[str]:
+            try:
+                return plan.restore(folder, manifest.expected_md5())
+            except DoesNotFit as exc:
+                misfits.append(str(exc))
+                raise
+
+        restored = self.store.load_newest(os.path.join(self.staging, "restore"), restore)
         if restored is None:
             skipped = self.store.skipped_without_restore()
+            if misfits:
+                # The checkpoints may be sound and the live objects changed (another model
+                # size): starting over would soon prune them, so stop before the first step.
+                raise CheckpointUsageError(
+                    f"no checkpoint of run {self.run} fits the live objects "
+                    f"({'; '.join(skipped)}): fix them, or use --fresh to start over"
+                )
             note = f" (skipped: {'; '.join(skipped)})" if skipped else ""
             self._say_at_start(f"No confirmed checkpoint: starting at step 0{note}", skipped)
-            return
-        for entry in restored.entries:
-            if entry.name in self._kinds:
-                state.restore(entry, self.namespace)
-        rng.restore_rng(restored.rng)
+            return plan.rollback
         self.step = restored.manifest.step
         self._last_snapshot_step = self.step
         self.restored_from = RestoredFrom(
             restored.manifest.step, restored.manifest.created, restored.location
         )
-        skipped = f"; skipped {'; '.join(restored.skipped)}" if restored.skipped else ""
+        notes = [f"skipped {'; '.join(restored.skipped)}"] if restored.skipped else []
+        told = (id(getattr(self.store, "client", self.store)), self.store.location)
+        if restored.result and told not in _TOLD_UNPICKLED:
+            _TOLD_UNPICKLED.add(told)
+            notes.append(f"unpickled {', '.join(restored.result)} from {restored.blobs_location}")
         self.progress.update(
             confirmed_step=restored.manifest.step, confirmed_time=restored.manifest.created
         )
-        self._say_at_start(f"Resumed from {self.restored_from}{skipped}", restored.skipped)
+        message = "; ".join([f"Resumed from {self.restored_from}", *notes])
+        self._say_at_start(message, notes)
+        return plan.rollback
 
     def _say_at_start(self, message: str, skipped: list[str]) -> None:
         """Where the run starts from; shown until a new checkpoint is confirmed, unless it
@@ -276,11 +320,17 @@ class Checkpoint:
         at_boundary = exc is None or not self._mid_step
         if at_boundary and self._last_snapshot_step != self.step:
             self._snapshot()
-        self._persister.close()
+        try:
+            self._persister.close()
+        except KeyboardInterrupt:  # the save given up: say so, never leave it looking done
+            self._not_saved()
+            raise
         error = self._persister.last_error
         confirmed = self.progress.get("confirmed_step")
         if self._fenced:
             self.progress.update(state=FAILED, error=self._fenced)
+        elif isinstance(exc, KeyboardInterrupt) and confirmed != self.step:
+            self._not_saved()
         elif error is not None:
             self.progress.update(
                 state=FAILED,
@@ -289,6 +339,16 @@ class Checkpoint:
             )
         else:
             self.progress.update(state=DONE)
+
+    def _not_saved(self) -> None:
+        confirmed = self.progress.get("confirmed_step")
+        newest = f"step {confirmed}" if confirmed is not None else "none"
+        why = f" ({self._persister.last_error})" if self._persister.last_error else ""
+        self.progress.update(
+            state=FAILED,
+            error=f"interrupted at step {self.step}: not saved{why}; the newest confirmed "
+            f"checkpoint is {newest}",
+        )
 
 
 class _DeferredSignals:

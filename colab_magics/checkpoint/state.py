@@ -12,7 +12,7 @@ tensor        a torch tensor                                   copied into the s
 array         a NumPy array (not of dtype object)              copied into the same array
 value         None, bool, int, float, str, and lists, tuples   the variable is rebound
               and str-keyed dicts of those
-pickle        anything else that pickles (trusted data only)   the variable is rebound
+pickle        anything else that pickles                       the variable is rebound
 ============  ===============================================  =================================
 
 Copies go into buffers kept between snapshots (pinned host memory for CUDA tensors), so after
@@ -183,9 +183,22 @@ class SnapshotBuffers:
         return total
 
 
-def restore(entry: Entry, namespace: dict[str, Any]) -> None:
-    """Put ``entry`` back: in place into the live object where there is one, else rebind."""
-    current = namespace.get(entry.name)
+def fits_in_place(entry: Entry, current: Any) -> bool:
+    """Whether :func:`restore_in_place` writes ``entry`` into ``current`` (else it is rebound)."""
+    if entry.kind in (STATE_DICT, WEIGHTS):
+        return True
+    if entry.kind == TENSOR:
+        return is_tensor(current) and _same_layout(current, entry.data)
+    if entry.kind == ARRAY:
+        return is_array(current) and _same_layout(current, entry.data)
+    return False
+
+
+def restore_in_place(entry: Entry, current: Any) -> bool:
+    """Write ``entry`` into the live object ``current`` where its kind allows; False when the
+    variable must be rebound to ``entry.data`` instead."""
+    if not fits_in_place(entry, current):
+        return False
     if entry.kind == STATE_DICT:
         if current is None:
             raise CaptureError(
@@ -197,12 +210,17 @@ def restore(entry: Entry, namespace: dict[str, Any]) -> None:
         if current is None:
             raise CaptureError(f"{entry.name!r} must exist before its weights can be restored")
         current.set_weights(entry.data)
-    elif entry.kind == TENSOR and is_tensor(current) and _same_layout(current, entry.data):
+    elif entry.kind == TENSOR:
         with _torch().no_grad():
             current.copy_(entry.data)
-    elif entry.kind == ARRAY and is_array(current) and _same_layout(current, entry.data):
-        _numpy().copyto(current, entry.data)
     else:
+        _numpy().copyto(current, entry.data)
+    return True
+
+
+def restore(entry: Entry, namespace: dict[str, Any]) -> None:
+    """Put ``entry`` back: in place into the live object where there is one, else rebind."""
+    if not restore_in_place(entry, namespace.get(entry.name)):
         namespace[entry.name] = entry.data
 
 

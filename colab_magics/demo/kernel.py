@@ -21,13 +21,15 @@ class KernelDied(RuntimeError):
 class DemoKernel:
     """One kernel in its own working directory; ``kill()`` sends SIGKILL, nothing gentler."""
 
-    def __init__(self, cwd: str, env: dict[str, str], log: str | None = None) -> None:
+    def __init__(
+        self, cwd: str, env: dict[str, str], log: str | None = None, kernel_name: str = "python3"
+    ) -> None:
         from jupyter_client import KernelManager  # only the demo needs it
 
         base = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
         # The kernel process's own chatter (not cell output) goes to a log, not our terminal.
         self._log = open(log or os.devnull, "ab")  # noqa: SIM115 - closed in close()
-        self.manager = KernelManager(kernel_name="python3")
+        self.manager = KernelManager(kernel_name=kernel_name)
         self.manager.start_kernel(cwd=cwd, env={**base, **env}, stdout=self._log, stderr=self._log)
         self.client = self.manager.client()
         self.client.start_channels()

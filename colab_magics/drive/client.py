@@ -22,6 +22,7 @@ from colab_magics.drive.paths import ROOT, Resolution, Resolver, join, parse_pat
 from colab_magics.drive.pool import DEFAULT_WORKERS, PoolOutcome, run_parallel
 from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.retry import DEFAULT_BURST, DEFAULT_RATE, Pacer, Retrier, RetryPolicy
+from colab_magics.drive.staging import Staging
 from colab_magics.drive.transport import HttpFactory, Transport
 from colab_magics.drive.upload import (
     DEFAULT_CHUNK_SIZE,
@@ -337,12 +338,14 @@ class DriveClient:
         local_path: PathLike,
         *,
         progress: Callback = NO_PROGRESS,
+        staging: Staging | None = None,
     ) -> _download.DownloadResult:
-        """Download to ``local_path`` (via ``.part``, renamed only after the md5 verifies)."""
+        """Download to ``local_path`` through a temporary file in ``staging`` (by default a
+        staging folder of its own beside it), renamed only after the md5 verifies."""
         file = self._fresh(source)
         result = _download.download_to_path(
             self.transport, file, local_path, chunk_size=self.download_chunk_size,
-            progress=progress,
+            progress=progress, staging=staging,
         )  # fmt: skip
         progress.file_done(file.name)
         return result

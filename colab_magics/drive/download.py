@@ -1,17 +1,20 @@
 """Downloads that never leave a partial file under the final name.
 
 Bytes are fetched in ranged ``alt=media`` requests (memory bounded by the chunk size, since
-httplib2 holds a whole response in memory) into ``<final>.part`` beside the target, hashed as
-they are written; after a failure the next request starts at the last byte written. Only when
-the md5 equals Drive's ``md5Checksum`` is the temp file renamed to the final name.
+httplib2 holds a whole response in memory) into a temporary file in a staging folder beside the
+target (:mod:`colab_magics.drive.staging`: no name a Drive file could have), hashed as they are
+written; after a failure the next request starts at the last byte written. Only when the md5
+equals Drive's ``md5Checksum`` is the temp file renamed to the final name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
 import queue
+import shutil
 import threading
 from typing import IO
 
@@ -23,10 +26,10 @@ from colab_magics.drive.errors import (
 )
 from colab_magics.drive.model import FILE_FIELDS, DriveFile
 from colab_magics.drive.progress import NO_PROGRESS, Callback
+from colab_magics.drive.staging import Staging
 from colab_magics.drive.transport import Transport
 
 DEFAULT_DOWNLOAD_CHUNK = 16 * 1024 * 1024
-PART_SUFFIX = ".part"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,28 +56,54 @@ def download_to_path(
     *,
     chunk_size: int = DEFAULT_DOWNLOAD_CHUNK,
     progress: Callback = NO_PROGRESS,
+    staging: Staging | None = None,
 ) -> DownloadResult:
-    """Fetch ``file`` to ``path`` via ``path + '.part'``; renamed only once the md5 verifies."""
+    """Fetch ``file`` to ``path`` through a temporary file; renamed only once the md5 verifies.
+
+    ``staging`` is the operation's staging folder (on the file system of ``path``); without
+    one, a staging folder is made beside ``path`` for this download alone.
+    """
     final = os.fspath(path)
     folder = os.path.dirname(final)
     if folder:
         os.makedirs(folder, exist_ok=True)
-    part = final + PART_SUFFIX
+    if staging is None:
+        with Staging(folder, avoid={os.path.basename(final)}) as own:
+            return download_to_path(
+                transport, file, final, chunk_size=chunk_size, progress=progress, staging=own
+            )
     requests_before = transport.requests
+    temp, out = staging.create()
     try:
         # No fsync: the rename after the md5 check is what keeps a partial file from the final
         # name; a killed process leaves its writes in the page cache, and a runtime whose
         # machine dies loses its disk with it. fsync would only slow every download.
-        with open(part, "wb") as out:
+        with out:
             received = _fetch(transport, file, out, chunk_size, progress)
-        os.replace(part, final)
+        try:
+            os.replace(temp, final)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            _move_across(temp, final)
     except BaseException:
         try:
-            os.unlink(part)
+            os.unlink(temp)
         except FileNotFoundError:
             pass
         raise
     return DownloadResult(file, final, received, transport.requests - requests_before)
+
+
+def _move_across(temp: str, final: str) -> None:
+    """``final``'s folder is on another file system than the staging folder (a mount point
+    inside a pulled tree): copy into a staging folder beside it, then rename there."""
+    with Staging(os.path.dirname(final), avoid={os.path.basename(final)}) as near:
+        moved, out = near.create()
+        with out, open(temp, "rb") as src:
+            shutil.copyfileobj(src, out)
+        os.replace(moved, final)
+    os.unlink(temp)
 
 
 def download_to_stream(

@@ -66,12 +66,17 @@ def list_children(
 
 
 def find_named(transport: Transport, parent_id: str, name: str) -> list[DriveFile]:
-    """Untrashed children of ``parent_id`` called exactly ``name``."""
+    """Untrashed children of ``parent_id`` called exactly ``name``.
+
+    Drive's ``name =`` ignores case ("model.ckpt" also finds "Model.ckpt"; rclone's Drive
+    backend re-checks every result for this reason), so the answer is filtered here: names
+    that differ only in case are different files.
+    """
     q = (
         f"{query_literal(parent_id)} in parents and name = {query_literal(name)} "
         "and trashed = false"
     )
-    return list_query(transport, q)
+    return [f for f in list_query(transport, q) if f.name == name]
 
 
 @dataclasses.dataclass(frozen=True)

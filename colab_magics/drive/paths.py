@@ -163,7 +163,8 @@ class IdCache:
 
 
 Lister = Callable[[str, str], list[DriveFile]]
-"""``lister(parent_id, name)``: untrashed children of ``parent_id`` called ``name``."""
+"""``lister(parent_id, name)``: untrashed children of ``parent_id`` called ``name`` (a lister
+may also return names that differ in case, as Drive's ``name =`` does: they are dropped)."""
 FolderMaker = Callable[[str, str], DriveFile]
 """``make_folder(parent_id, name)``: create one folder and return it."""
 
@@ -227,7 +228,7 @@ class Resolver:
         cached = self.cache.get(parent_id, name)
         if cached is not None and (cached.is_folder or not want_folder):
             return cached
-        candidates = self._list(parent_id, name)
+        candidates = [f for f in self._list(parent_id, name) if f.name == name]
         if not candidates:
             return None
         chosen = pick(candidates)

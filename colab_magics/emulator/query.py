@@ -36,7 +36,11 @@ _NON_WORD = "[^a-z0-9\u0080-\U0010ffff]"
 
 
 def _sql_lower(s: str) -> str:
-    """Lower-case exactly as SQLite's built-in ``lower()`` does (ASCII only)."""
+    """Lower-case exactly as SQLite's built-in ``lower()`` does (ASCII only).
+
+    Names compare through that ``lower()`` too: how Drive folds letters beyond ASCII is not
+    documented, so those compare exactly, and the SQL runs on any SQLite, no custom function.
+    """
     return s.translate(_ASCII_LOWER)
 
 
@@ -106,12 +110,16 @@ class _Compiler:
             return self._compare_time(DATE_COLUMNS[field], op, value)
         if field == "fullText":
             return self._full_text(value)
-        column = "files.name" if field == "name" else "files.mime_type"
-        if op == "contains":
-            if field == "name":
+        if field == "name":
+            if op == "contains":
                 return self._name_contains(value)
-            return f"(instr(lower({column}), {self.bind(_sql_lower(value))}) > 0)"
-        return f"({column} {op} {self.bind(value)})"
+            # Drive compares names without regard to case (rclone's Drive backend re-checks
+            # the case of every `name =` result for this reason): only a client can tell
+            # "Model.ckpt" from "model.ckpt". Store.py indexes lower(name) for this form.
+            return f"(lower(files.name) {op} lower({self.bind(value)}))"
+        if op == "contains":
+            return f"(instr(lower(files.mime_type), {self.bind(_sql_lower(value))}) > 0)"
+        return f"(files.mime_type {op} {self.bind(value)})"
 
     def _compare_time(self, column: str, op: str, literal: str) -> str:
         floor, ceil = parse_time(literal)

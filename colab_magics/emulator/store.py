@@ -65,6 +65,8 @@ CREATE INDEX IF NOT EXISTS files_by_trash_size ON files(trashed, size);
 -- read in order instead of sorting every match.
 CREATE INDEX IF NOT EXISTS files_by_modified ON files(modified_time DESC, id);
 CREATE INDEX IF NOT EXISTS files_by_name_id ON files(name, id);
+-- `name = 'x'` matches without regard to case, as Drive's does: the query compares lower(name).
+CREATE INDEX IF NOT EXISTS files_by_lower_name ON files(lower(name));
 """
 
 

@@ -22,7 +22,13 @@ class SyncError(ValueError):
 
 
 class ArchiveError(SyncError):
-    """An archive that is corrupt, of an unknown kind, or holds an entry that would escape."""
+    """An archive that is corrupt, of an unknown kind, or refused (:class:`ArchiveRefused`)."""
+
+
+class ArchiveRefused(ArchiveError):
+    """An archive refused for safety: an entry that would land or point outside the target, a
+    special file, or more data than the size limit. Its message names the entry or the number;
+    nothing of the refused extraction is kept."""
 
 
 class SyncAborted(RuntimeError):

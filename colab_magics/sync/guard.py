@@ -10,6 +10,7 @@ statement of every cell that names a mount path (see ``guardcell``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import sys
@@ -43,6 +44,16 @@ __all__ = [
 
 
 _ONCE = frozenset({"large", "quota"})
+
+
+@dataclasses.dataclass
+class _CellChecks:
+    """What the guard did in one cell: paths checked, the watched ones, a failure told."""
+
+    cell: int | None
+    paths: set[str] = dataclasses.field(default_factory=set)
+    watched: bool = False
+    told: bool = False
 
 
 class Guard:
@@ -97,6 +108,7 @@ class Guard:
         self._agreed: dict[str, tuple[int, int, DriveFile | None]] = {}
         self._told: set[str] = set()
         self._seen: set[str] = set()  # named paths the mount has shown in an earlier check
+        self._cell: _CellChecks | None = None
 
     @property
     def view(self) -> MountView:
@@ -141,12 +153,12 @@ class Guard:
         return self.check_paths(paths_in_source(cell_source, self.mount_root))
 
     def check_paths(
-        self, paths: Iterable[str | os.PathLike[str]], *, depth: int = 0
+        self, paths: Iterable[str | os.PathLike[str]], *, depth: int = 0, watched: bool = True
     ) -> list[Finding]:
-        """Findings for ``paths`` (and subfolders ``depth`` levels down) and the watched paths;
-        with neither, no Drive call at all."""
+        """Findings for ``paths`` (and subfolders ``depth`` levels down) and, unless
+        ``watched`` is False, the watched paths; with neither, no Drive call at all."""
         todo = dict.fromkeys((os.path.abspath(os.fspath(p)) for p in paths), depth)
-        for path, levels in self.watched.items():
+        for path, levels in self.watched.items() if watched else ():
             todo[path] = max(levels, todo.get(path, 0))
         if not todo:
             return []
@@ -171,21 +183,54 @@ class Guard:
                 self._told.add(f.message)
             print(f"Drive guard: {f.message}", file=sys.stderr)
 
-    def run(self, paths: Iterable[str]) -> None:
+    def run(self, paths: Iterable[str], *, cell: int | None = None) -> None:
         """What a guarded cell runs first: check, then raise or warn.
 
-        When Drive cannot be asked (offline, auth expired) the cell runs, with a warning: the
-        guard cannot vouch for the mount, but it must not be what breaks a cell.
+        ``cell`` numbers the cell being run: within one cell (a cell magic's body after the
+        cell itself) a path is checked once. When the check cannot be made (Drive offline,
+        auth expired, no connection) the cell runs, and one line says so: the guard cannot
+        vouch for the mount, but it must not be what breaks a cell.
         """
         __tracebackhide__ = True  # IPython shows the GuardError, not the guard's frames
         if not self.enabled:
             return
+        named = list(dict.fromkeys(os.path.abspath(os.fspath(p)) for p in paths))
+        done = self._cell_checks(cell)
+        named = [p for p in named if p not in done.paths]
+        watched = not done.watched
         try:
-            findings = self.check_paths(paths)
-        except DriveError as exc:
-            print(f"Drive guard: could not check the mount against Drive: {exc}", file=sys.stderr)
+            if not named and not (watched and self.watched):
+                return
+            findings = self.check_paths(named, watched=watched)
+        except Exception as exc:  # told in one line: the cell must still run
+            findings = None
+            self.cannot_check(exc, cell=cell)
+        finally:
+            done.paths.update(named)
+            done.watched = done.watched or watched
+        if findings is not None:
+            self.enforce(findings)
+
+    def cannot_check(self, exc: BaseException, *, cell: int | None = None) -> None:
+        """Say, once per cell and in one line, that the cell runs unchecked, and why."""
+        done = self._cell_checks(cell)
+        if done.told:
             return
-        self.enforce(findings)
+        done.told = True
+        why = " ".join(str(exc).split())
+        if not isinstance(exc, DriveError):
+            why = f"{type(exc).__name__}: {why}" if why else type(exc).__name__
+        print(
+            f"Drive guard: could not check the mount against Drive ({why}); this cell runs "
+            "unchecked.",
+            file=sys.stderr,
+        )
+
+    def _cell_checks(self, cell: int | None) -> _CellChecks:
+        """What was checked in cell ``cell``; a fresh record for each call without one."""
+        if cell is None or self._cell is None or self._cell.cell != cell:
+            self._cell = _CellChecks(cell)
+        return self._cell
 
     # -- one path ---------------------------------------------------------------------------
 

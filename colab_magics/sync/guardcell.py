@@ -6,11 +6,17 @@ and 9 alike) inserts ``check_cell(key, paths)`` before the cell's first statemen
 check raises before the user's code starts. The inserted call looks the guard up in this
 module by ``key``, so nothing is put in the user's namespace. A cell that names no mount path
 is left untouched while nothing is watched, and so is a cell of ``%drive_*`` line magics only.
+
+A cell magic whose body runs the way IPython runs a cell (``%%checkpointed``, ``%%time``)
+meets the transformer again with its body: the guard counts both as one cell (a
+``pre_run_cell`` callback numbers cells), so a path is checked, and a failure to check is
+told, once per cell.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from typing import TYPE_CHECKING, Any
 
 from colab_magics.sync.guardpaths import paths_in_tree
@@ -18,15 +24,18 @@ from colab_magics.sync.guardpaths import paths_in_tree
 if TYPE_CHECKING:
     from colab_magics.sync.guard import Guard
 
-_GUARDS: dict[int, Guard] = {}
+_INSTALLED: dict[int, GuardTransformer] = {}
 
 
 def check_cell(key: int, paths: list[str]) -> None:
-    """What a guarded cell runs first (``key`` names the installed guard)."""
+    """What a guarded cell runs first (``key`` names the installed transformer)."""
     __tracebackhide__ = True  # IPython leaves this frame out of tracebacks
-    guard = _GUARDS.get(key)
-    if guard is not None:
-        guard.run(paths)
+    transformer = _INSTALLED.get(key)
+    if transformer is None:
+        # The cell was transformed by a guard since uninstalled: nothing left to check with.
+        print("Drive guard: this cell was not checked (the guard was removed).", file=sys.stderr)
+        return
+    transformer.guard.run(paths, cell=transformer.cell)
 
 
 class GuardTransformer(ast.NodeTransformer):
@@ -35,7 +44,13 @@ class GuardTransformer(ast.NodeTransformer):
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
         self.key = id(self)
-        _GUARDS[self.key] = guard
+        self.cell = 0
+        """Number of the cell being run (one ``pre_run_cell`` per cell, none for a body)."""
+        _INSTALLED[self.key] = self
+
+    def new_cell(self, info: Any = None) -> None:
+        """``pre_run_cell`` callback (IPython 7 and later pass ``info``)."""
+        self.cell += 1
 
     def visit_Module(self, node: ast.Module) -> ast.Module:
         # Only the cell's top level: no generic_visit, the cell's own nodes stay as they are.
@@ -52,8 +67,8 @@ class GuardTransformer(ast.NodeTransformer):
             ).body[0]
             # Line 1 for the inserted statement only: fixing the whole cell costs more.
             node.body.insert(_first_statement(node), ast.fix_missing_locations(call))
-        except Exception:  # IPython unregisters a transformer that raises
-            pass
+        except Exception as exc:  # raising would make IPython unregister the transformer
+            self.guard.cannot_check(exc, cell=self.cell)
         return node
 
 
@@ -86,6 +101,7 @@ def install(shell: Any, guard: Guard) -> GuardTransformer:
     uninstall(shell)
     transformer = GuardTransformer(guard)
     shell.ast_transformers.append(transformer)
+    shell.events.register("pre_run_cell", transformer.new_cell)
     return transformer
 
 
@@ -101,4 +117,8 @@ def uninstall(shell: Any) -> None:
     """Remove what :func:`install` added to ``shell``."""
     for t in [t for t in shell.ast_transformers if isinstance(t, GuardTransformer)]:
         shell.ast_transformers.remove(t)
-        _GUARDS.pop(t.key, None)
+        try:
+            shell.events.unregister("pre_run_cell", t.new_cell)
+        except ValueError:  # already gone
+            pass
+        _INSTALLED.pop(t.key, None)

@@ -18,7 +18,9 @@ import threading
 import time
 from pathlib import Path
 
+from colab_magics.drive.staging import is_staging
 from colab_magics.sync.errors import SyncAborted, SyncError
+from colab_magics.units import format_bytes
 
 HASH_BLOCK = 1024 * 1024
 SAVE_EVERY = 30.0
@@ -72,6 +74,8 @@ def scan(root: str | os.PathLike[str]) -> LocalTree:
             for entry in it:
                 rel = f"{prefix}{entry.name}"
                 if entry.is_dir(follow_symlinks=False):
+                    if is_staging(entry.path):  # a download's temporaries: never synced
+                        continue
                     dirs.add(rel)
                     stack.append((rel + "/", entry.path))
                 elif entry.is_file():
@@ -151,16 +155,22 @@ class Md5Cache:
             data = {"root": self._real, "files": dict(self._entries)}
             self._dirty = False
             self._saved_at = time.monotonic()
-        tmp = None
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-            with os.fdopen(fd, "w") as out:
-                json.dump(data, out, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except OSError:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+        save_json(self.path, data)
+
+
+def save_json(path: Path, data: object) -> None:
+    """Write ``data`` to ``path`` atomically (temp + rename); a cache file that cannot be
+    written is not an error."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, separators=(",", ":"))
+        os.replace(tmp, path)
+    except OSError:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def restat(f: LocalFile) -> LocalFile | None:
@@ -181,7 +191,8 @@ def ensure_space(path: str, needed: int, action: str, untouched: str) -> None:
     free = shutil.disk_usage(probe).free
     if needed + SPACE_MARGIN > free:
         raise SyncAborted(
-            f"{action} would not fit: it needs {needed / 1e9:.2f} GB more on the local disk "
-            f"holding {probe!r}, which has {free / 1e9:.2f} GB free; {untouched}. Free space "
-            "(`df -h`) or choose a folder on a bigger disk."
+            f"{action} would not fit: it needs {format_bytes(needed)} more on the local disk "
+            f"holding {probe!r}, which has {format_bytes(free)} free (and keeps "
+            f"{format_bytes(SPACE_MARGIN)} spare); {untouched}. Free space (`df -h`) or choose "
+            "a folder on a bigger disk."
         )

@@ -19,23 +19,11 @@ from typing import Any
 from colab_magics.drive import NO_PROGRESS, DriveClient, DriveFile, TransferProgress
 from colab_magics.drive.paths import COLAB_MOUNT, join
 from colab_magics.progress import DONE, FAILED
+from colab_magics.runtime import runtime_started
 from colab_magics.sync.mountindex import DriveFolders
-from colab_magics.units import format_bytes
+from colab_magics.units import format_bytes, plural
 
 _READ = 1 << 20
-
-
-def runtime_started() -> float:
-    """When this machine booted (on Colab: when the runtime started), as ``time.time()``.
-
-    Unknown (no ``/proc/uptime``): ``0.0``, so every file counts as written in this runtime.
-    """
-    try:
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    return time.time() - uptime
 
 
 class Md5Cache:
@@ -93,7 +81,7 @@ def describe(pending: Sequence[PendingFile], *, limit: int = 20) -> str:
         return "Nothing pending: Drive holds every file written to the mount in this runtime."
     total = format_bytes(sum(p.size for p in pending))
     lines = [
-        f"{len(pending)} file{'s' if len(pending) != 1 else ''} ({total}) written to the mount "
+        f"{plural(len(pending), 'file')} ({total}) written to the mount "
         "in this runtime not on Drive yet (lost if the runtime ends now; `%drive_flush` waits "
         "for them, `--push` uploads them through the API):"
     ]
@@ -121,7 +109,8 @@ class FlushReport:
             return "Nothing pending: Drive holds every file written to the mount."
         how = f"pushed {len(self.pushed)} through the API" if self.pushed else "synced by the mount"
         return (
-            f"{len(self.files)} files ({format_bytes(self.bytes)}) are on Drive, {how}, "
+            f"{plural(len(self.files), 'file')} ({format_bytes(self.bytes)}) "
+            f"{'is' if len(self.files) == 1 else 'are'} on Drive, {how}, "
             f"in {self.seconds:.1f} s."
         )
 
@@ -135,9 +124,10 @@ class FlushTimeout(TimeoutError):
         more = f" and {len(self.pending) - 5} more" if len(self.pending) > 5 else ""
         total = format_bytes(sum(p.size for p in self.pending))
         super().__init__(
-            f"After {timeout:g} s the mount has still not uploaded {len(self.pending)} files "
+            f"After {timeout:g} s the mount has still not uploaded "
+            f"{plural(len(self.pending), 'file')} "
             f"({total}): {shown}{more}. They are lost if the runtime ends now. Push them "
-            "through the API instead: `%drive_flush --push` (MountView.flush(push=True))."
+            "through the API instead: `%drive_flush --push`."
         )
 
 
@@ -145,7 +135,8 @@ class MountView:
     """The mount at ``mount_root`` compared with Drive through ``client``.
 
     ``since`` is the cutoff for "written in this runtime" (``time.time()`` seconds; default:
-    boot time). ``folders`` may be shared with a :class:`~colab_magics.sync.guard.Guard`.
+    :func:`~colab_magics.runtime.runtime_started`). ``folders`` may be shared with a
+    :class:`~colab_magics.sync.guard.Guard`.
     """
 
     def __init__(
@@ -260,7 +251,7 @@ class MountView:
         sink.update(
             files_total=len(report.files), files_done=0, bytes_total=report.bytes,
             bytes_done=0, files_pending=len(report.files),
-            message=f"{len(report.files)} files pending on the mount",
+            message=f"{plural(len(report.files), 'file')} pending on the mount",
         )  # fmt: skip
         try:
             if push:
@@ -293,7 +284,7 @@ class MountView:
             sink.update(
                 files_pending=len(left), files_done=len(report.files) - len(left),
                 bytes_done=report.bytes - left_bytes,
-                message=f"waiting for the mount: {len(left)} files pending",
+                message=f"waiting for the mount: {plural(len(left), 'file')} pending",
             )  # fmt: skip
 
     def _push(self, report: FlushReport, progress: Any) -> None:

@@ -1,9 +1,11 @@
 """``pull``: bring a Drive tree (or one file) to local disk, fetching only what differs.
 
 A local file with Drive's size and md5 is kept (md5s come from the local cache where the file
-is unchanged); everything else is downloaded in parallel by the client, which writes
-``<name>.part``, checks the md5 and only then renames it to the final name. A pull killed half
-way leaves only verified files under final names, and the next run skips them.
+is unchanged); everything else is downloaded in parallel by the client into a hidden staging
+folder of this pull (``colab_magics.drive.staging``: its files can never have the name of a
+file being pulled), checked against Drive's md5 and only then renamed to the final name. A pull
+killed half way leaves only verified files under final names; the next run skips them and
+removes the staging folder the killed one left.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from colab_magics.drive import DriveClient, DriveFile
 from colab_magics.drive.paths import join
 from colab_magics.drive.pool import run_each
+from colab_magics.drive.staging import Staging, reap
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import SyncError, is_fatal
 from colab_magics.sync.local import LocalFile, Md5Cache, ensure_space, restat
@@ -40,6 +43,7 @@ def pull(
     extract: bool = False,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    max_size: int | None = None,
 ) -> SyncReport:
     """Download the Drive folder or file ``drive_path`` to ``local``.
 
@@ -47,6 +51,8 @@ def pull(
     when ``local`` is a folder or ends with ``/``). With ``extract``, ``drive_path`` is a .zip,
     .tar, .tar.gz or .tgz that is fetched to local disk and extracted into ``local`` (see
     :func:`colab_magics.sync.archive.extract`); ``keep_archive`` keeps the fetched archive.
+    ``max_size`` (bytes) is the most the archive may extract to: by default 200 times its own
+    size, which refuses a zip bomb; raise it for an archive you trust that compresses more.
     """
     if extract:
         from colab_magics.sync.unpack import pull_extract
@@ -58,6 +64,7 @@ def pull(
             progress=progress,
             keep_archive=keep_archive,
             cache_dir=cache_dir,
+            max_size=max_size,
         )
     parts = drive_parts(client, drive_path)
     target = os.fspath(local)
@@ -79,6 +86,7 @@ def pull(
             os.makedirs(target, exist_ok=True)
             blocked = _make_folders(target, sorted(remote.folders), report)
             top = target
+            here = {p.split("/", 1)[0] for p in (*remote.files, *remote.folders)}
             items = [
                 Download(rel, f, os.path.join(target, rel))
                 for rel, f in remote.files.items()
@@ -88,10 +96,14 @@ def pull(
             if target.endswith(os.sep) or os.path.isdir(target):
                 target = os.path.join(target, root.name)
             top = os.path.dirname(os.path.abspath(target))
+            here = {os.path.basename(target)}
             items = [Download(os.path.basename(target), root, target)]
+        reap(top, keep=here)  # what a killed pull left
         cache = Md5Cache(top, cache_dir)
         try:
-            fetch(sorted(items, key=lambda d: d.rel), client, cache, jobs, report, feedback, action)
+            with Staging(top, avoid=here) as staging:
+                items.sort(key=lambda d: d.rel)
+                fetch(items, client, cache, jobs, report, feedback, action, staging=staging)
         finally:
             cache.save()
             report.hashed = cache.hashed
@@ -143,8 +155,11 @@ def fetch(
     report: SyncReport,
     feedback: fb.Feedback,
     action: str,
+    *,
+    staging: Staging | None = None,
 ) -> None:
-    """Download what differs of ``items`` (size+md5 against the local copy)."""
+    """Download what differs of ``items`` (size+md5 against the local copy), through the
+    temporary files of ``staging`` (by default one staging folder per file)."""
     missing = sum(d.file.size or 0 for d in items if not _same_size(d))
     ensure_space(items[0].dest if items else ".", missing, action, "nothing was downloaded")
     feedback.phase("downloading")
@@ -156,7 +171,7 @@ def fetch(
         if same_as_drive(cache, d.rel, d.dest, d.file):
             progress.file_done(d.rel)
             return False
-        client.download(d.file, d.dest, progress=progress)
+        client.download(d.file, d.dest, progress=progress, staging=staging)
         now = restat(LocalFile(d.dest, 0, 0))
         if now is not None and d.file.md5:
             cache.put(d.rel, now, d.file.md5)

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from colab_magics.drive import DriveClient, DriveFile, Quota, TransferProgress
-from colab_magics.units import format_bytes
+from colab_magics.units import format_bytes, plural
 
 BATCH = 100
 
@@ -34,7 +34,7 @@ class PurgePlan:
 
     def describe(self) -> str:
         what = "the file" if not self.root.is_folder else (
-            f"{len(self.files)} files in {len(self.folders) + 1} folders"
+            f"{plural(len(self.files), 'file')} in {plural(len(self.folders) + 1, 'folder')}"
         )  # fmt: skip
         return f"drive:{self.path}: {what}, {format_bytes(self.bytes)}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from colab_magics.units import format_bytes, format_seconds
+from colab_magics.units import format_bytes, format_seconds, plural
 
 
 @dataclasses.dataclass
@@ -66,7 +66,7 @@ class SyncReport:
         if not self.dry_run:
             text += f" in {format_seconds(self.seconds)}, {self.api_calls} API calls"
         if self.duplicates:
-            text += f"; {len(self.duplicates)} duplicate name(s) on Drive"
+            text += f"; {plural(len(self.duplicates), 'duplicate name')} on Drive"
         if self.errors:
             first = next(iter(self.errors.items()))
             text += f"; {len(self.errors)} failed (first: {first[0]}: {first[1]})"
@@ -78,3 +78,29 @@ class SyncReport:
             f"{action:<8} {format_bytes(size) if action != 'mkdir' else '':>9}  {path}"
             for action, path, size in sorted(self.plan, key=lambda p: (p[1], p[0]))
         ]
+
+    def plan_summary(self, limit: int = 20) -> list[str]:
+        """A dry run for a reader: what it would do in counts and bytes, the first ``limit``
+        actions, then how many more."""
+        counts: dict[str, list[int]] = {}
+        for action, _, size in self.plan:
+            entry = counts.setdefault(action, [0, 0])
+            entry[0] += 1
+            entry[1] += size
+        parts = []
+        for action, (count, size) in sorted(counts.items(), key=lambda kv: _action_order(kv[0])):
+            if action == "mkdir":
+                parts.append(f"create {plural(count, 'folder')}")
+            else:
+                parts.append(f"{action} {plural(count, 'file')} ({format_bytes(size)})")
+        lines = [f"Plan: {', '.join(parts) or 'nothing to do'}."]
+        shown = self.plan_lines()
+        lines += shown[:limit]
+        if len(shown) > limit:
+            lines.append(f"… and {len(shown) - limit} more")
+        return lines
+
+
+def _action_order(action: str) -> tuple[int, str]:
+    order = ("mkdir", "upload", "replace", "delete")
+    return (order.index(action) if action in order else len(order), action)

@@ -3,20 +3,27 @@
 Extracting onto the Drive mount is what timed out half way through a 45 GB dataset, so the
 target must be local; the archive is downloaded (verified) into the cache folder, kept there
 until the extraction has finished, so a re-run after a kill neither downloads it again nor
-rewrites the entries already extracted.
+rewrites the entries already extracted. A finished extraction leaves a record in the cache
+folder (the archive's id and md5, the target, each entry's size and mtime): a re-run that finds
+every entry still as extracted downloads nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from colab_magics.drive import DriveClient
+from colab_magics.drive.model import DriveFile
 from colab_magics.drive.paths import COLAB_MOUNT, join
 from colab_magics.sync import feedback as fb
-from colab_magics.sync.archive import archive_kind, extract
+from colab_magics.sync.archive import Placed, archive_kind, extract_placed
 from colab_magics.sync.errors import SyncError
-from colab_magics.sync.local import Md5Cache, default_cache_dir
+from colab_magics.sync.local import Md5Cache, default_cache_dir, save_json
 from colab_magics.sync.pull import Download, fetch, require
 from colab_magics.sync.remote import drive_parts
 from colab_magics.sync.report import SyncReport
@@ -30,8 +37,10 @@ def pull_extract(
     progress: Any = None,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
+    max_size: int | None = None,
 ) -> SyncReport:
-    """Download the archive ``drive_path`` and extract it into the local folder ``local``."""
+    """Download the archive ``drive_path`` and extract it into the local folder ``local``
+    (``max_size``: see :func:`colab_magics.sync.archive.extract`)."""
     parts = drive_parts(client, drive_path)
     target = os.fspath(local)
     _refuse_mount(client, target)
@@ -51,6 +60,11 @@ def pull_extract(
                 f"drive:{join(parts)} is not an archive sync can extract: use .zip, .tar, "
                 ".tar.gz or .tgz (or pull it without extract)."
             )
+        record = _record_path(cache_dir, file, target)
+        done = _finished(record)
+        if done is not None:  # extracted before and still all there: nothing to fetch
+            report.skipped = done
+            return report
         folder = os.path.join(cache_dir or default_cache_dir(), "archives")
         os.makedirs(folder, exist_ok=True)
         # Named by id and md5: a changed archive on Drive is a different local file.
@@ -68,13 +82,15 @@ def pull_extract(
             return report
         report.skipped = 0  # from here on: archive entries, not the archive
         feedback.phase("extracting")
-        extract(
+        _, placed = extract_placed(
             os.path.join(folder, name),
             target,
             progress=feedback.transfer,
             report=report,
             name=file.name,
+            max_size=max_size,
         )
+        save_json(record, _record(file, target, placed))
         if not keep_archive:
             os.unlink(os.path.join(folder, name))
     return report
@@ -103,3 +119,41 @@ def _refuse_mount(client: DriveClient, target: str) -> None:
                 "through the mount, which is what times out half way. Extract to local "
                 "disk (e.g. /content/data), or push the extracted folder with sharding."
             )
+
+
+def _record_path(cache_dir: str | os.PathLike[str] | None, file: DriveFile, target: str) -> Path:
+    real = os.path.realpath(target)
+    key = f"{file.id}\0{file.md5}\0{real}".encode("utf-8", "surrogateescape")
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return folder / "extracted" / f"{hashlib.sha256(key).hexdigest()[:24]}.json"
+
+
+def _record(file: DriveFile, target: str, placed: list[Placed]) -> dict[str, Any]:
+    return {
+        "id": file.id,
+        "md5": file.md5,
+        "target": os.path.realpath(target),
+        "entries": [[p.rel, p.kind, p.size, p.mtime_ns, p.target] for p in placed],
+    }
+
+
+def _finished(record: Path) -> int | None:
+    """The number of entries if the extraction ``record`` describes is still all on disk
+    (files with their size and mtime, links with their target), else None."""
+    try:
+        data = json.loads(record.read_text())
+        top, entries = data["target"], data["entries"]
+        for rel, kind, size, mtime_ns, link in entries:
+            path = os.path.join(top, rel)
+            st = os.lstat(path)
+            if kind == "dir":
+                ok = stat.S_ISDIR(st.st_mode)
+            elif kind == "link":
+                ok = stat.S_ISLNK(st.st_mode) and os.readlink(path) == link
+            else:
+                ok = stat.S_ISREG(st.st_mode) and (st.st_size, st.st_mtime_ns) == (size, mtime_ns)
+            if not ok:
+                return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return len(entries)

@@ -64,6 +64,9 @@ class Watcher:
     def start(self) -> Watcher:
         if self._thread is not None:
             raise RuntimeError("this Watcher is already running")
+        # Reported here, in the caller's thread: a display made next draws at once, under the
+        # cell that started the watch, not later under whichever cell runs then.
+        self._update(phase="starting", message="pushing what Drive does not hold yet")
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="sync-watch", daemon=True)
         self._thread.start()
@@ -92,7 +95,9 @@ class Watcher:
                     f"'drive:{join(self.parts)}')`.",
                     self.report,
                 )
-        self._update(phase="stopped", state="done" if self.report.ok else "failed")
+        self._update(
+            phase="stopped", state="done" if self.report.ok else "failed", message="stopped"
+        )
         return self.report
 
     def pending(self) -> list[str]:
@@ -116,7 +121,7 @@ class Watcher:
                 return self._initial()
             files = scan(self.local).files
             changed = self._changed(files)
-            self._update(phase="watching", pending=len(changed))
+            self._update(phase="watching", pending=len(changed), message="watching for changes")
             return self._upload({rel: files[rel] for rel in changed}) if changed else {}
 
     def _initial(self) -> dict[str, str]:

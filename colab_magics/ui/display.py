@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -10,16 +11,30 @@ from colab_magics.progress import FAILED, RUNNING, Progress
 from colab_magics.units import format_bytes, format_seconds
 
 MIN_INTERVAL = 0.1
+"""Least time between two draws; an update inside it is drawn once it has passed."""
+TICK = 1.0
+"""While running, a state that shows an age ("12s ago") is drawn again this often."""
 
 
 def in_notebook() -> bool:
-    """True in a Jupyter/Colab kernel, where a widget can be displayed."""
+    """True in a Jupyter kernel, where a widget can be displayed.
+
+    Colab's shell (``google.colab._shell.Shell``) and other hosts subclass ipykernel's
+    ``ZMQInteractiveShell``, so the class is tested with ``isinstance``, never by name; a shell
+    started by a kernel app (tqdm's test) counts too.
+    """
     try:
         from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+    if shell is None:
+        return False
+    if "IPKernelApp" in getattr(shell, "config", {}):
+        return True
+    # A kernel's shell class comes from ipykernel.zmqshell, so it is imported already.
+    zmqshell = sys.modules.get("ipykernel.zmqshell")
+    return zmqshell is not None and isinstance(shell, zmqshell.ZMQInteractiveShell)
 
 
 def fraction(fields: dict[str, Any]) -> float | None:
@@ -47,7 +62,9 @@ def status_parts(fields: dict[str, Any], now: float | None = None) -> list[str]:
         parts.append(f"{fields.get('files_done', 0)}/{fields['files_total']} files")
     if fields.get("confirmed_step") is not None:
         age = (
-            format_seconds(now - fields["confirmed_time"]) if fields.get("confirmed_time") else "?"
+            format_seconds(max(0.0, now - fields["confirmed_time"]))
+            if fields.get("confirmed_time")
+            else "?"
         )
         parts.append(f"confirmed step {fields['confirmed_step']} ({age} ago)")
     elif "confirmed_step" in fields or fields.get("run"):
@@ -57,6 +74,10 @@ def status_parts(fields: dict[str, Any], now: float | None = None) -> list[str]:
         parts.append(
             f"{format_bytes(fields.get('bytes_done'))}/{format_bytes(fields['bytes_total'])}{rate}"
         )
+    if fields.get("pushed") is not None:
+        parts.append(f"{count(fields['pushed'], 'file')} pushed")
+    if fields.get("pending"):
+        parts.append(f"{count(fields['pending'], 'file')} pending")
     if fields.get("eta") is not None:
         parts.append(f"ETA {format_seconds(fields['eta'])}")
     if fields.get("retries"):
@@ -64,42 +85,101 @@ def status_parts(fields: dict[str, Any], now: float | None = None) -> list[str]:
     return parts
 
 
+def count(n: int, noun: str) -> str:
+    """``1 file``, ``3 files``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _ticks(fields: dict[str, Any]) -> bool:
+    """Whether the words drawn for ``fields`` change with time alone."""
+    return fields.get("state") == RUNNING and bool(fields.get("confirmed_time"))
+
+
 class Display:
     """Base of the panel and the text line: subscribes, throttles, always draws the last state.
 
-    Nothing is shown before the first update, so an operation refused at once (bad input)
-    leaves no empty panel behind.
+    Updates closer together than :data:`MIN_INTERVAL` are coalesced, not dropped: the newest
+    state is drawn once the interval has passed, whether or not another update comes. A
+    failure or the end is drawn at once. Nothing is shown before the first update, so an
+    operation refused at once (bad input) leaves no empty panel behind; a progress model that
+    was updated before the display was made is drawn at once, by the thread that makes it
+    (in a notebook: under the cell that started the operation).
     """
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
         self.shown = False
         self._last = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the schedule: _last, _timer, _closed
+        self._draw_lock = threading.RLock()  # one draw at a time, each of the newest state
+        self._timer: threading.Timer | None = None
+        self._due = 0.0
+        self._closed = False
         self._unsubscribe = progress.subscribe(self._on_update)
+        if progress.updates:
+            self._draw()
 
     def _on_update(self, progress: Progress) -> None:
         fields = progress.snapshot()
         now = time.monotonic()
         with self._lock:
+            if self._closed:
+                return
             urgent = fields.get("state") != RUNNING or fields.get("error")
-            if not urgent and now - self._last < MIN_INTERVAL:
+            wait = self._last + MIN_INTERVAL - now
+            if not urgent and wait > 0:
+                self._schedule(wait, now)
                 return
             self._last = now
-        self._draw(fields)
+        self._draw()
 
-    def _draw(self, fields: dict[str, Any]) -> None:
-        if not self.shown:
-            self.shown = True
-            self.show()
-        self.render(fields)
+    def _schedule(self, delay: float, now: float) -> None:
+        """Draw again after ``delay`` seconds (the earlier of two requests wins); under _lock."""
+        if self._timer is not None:
+            if self._due <= now + delay:
+                return
+            self._timer.cancel()
+        self._due = now + delay
+        self._timer = threading.Timer(delay, self._on_timer)
+        self._timer.name = "colab_magics-display"
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            if self._closed or self._timer is not threading.current_thread():
+                return
+            self._timer = None
+            self._last = time.monotonic()
+        self._draw()
+
+    def _draw(self) -> None:
+        with self._draw_lock:
+            # Read inside the lock: a draw never replaces a newer state with an older one.
+            fields = self.progress.snapshot()
+            if self._closed:
+                return
+            if not self.shown:
+                self.shown = True
+                self.show()
+            self.render(fields)
+        if _ticks(fields):
+            with self._lock:
+                if not self._closed:
+                    self._schedule(TICK, time.monotonic())
 
     def close(self) -> None:
         """Stop following updates and draw the final state (if anything was shown)."""
         self._unsubscribe()
-        if self.shown:
-            self.render(self.progress.snapshot())
-            self.finish()
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        with self._draw_lock:
+            if self.shown:
+                self.render(self.progress.snapshot())
+                self.finish()
 
     def show(self) -> None:
         """Called once, before the first render."""

@@ -44,6 +44,8 @@ class TextLine(Display):
         super().__init__(progress)
 
     def render(self, fields: dict[str, Any]) -> None:
+        if getattr(self.stream, "closed", False):
+            return  # a background operation outlived its stream (a captured cell's output)
         if self.tty:
             line = text_line(self.progress.title, fields)
             pad = " " * max(0, self._width - len(line))
@@ -75,7 +77,7 @@ class TextLine(Display):
         return line
 
     def finish(self) -> None:
-        if self.tty:
+        if self.tty and not getattr(self.stream, "closed", False):
             self.stream.write("\n")
             self.stream.flush()
 

@@ -87,12 +87,14 @@ def test_a_corrupt_checkpoint_is_skipped_for_the_previous_one(client, tmp_path, 
     torch_blob = client.stat(f"{FOLDER}/{newest}/torch.pt")
     client.upload(b"not the bytes you saved", file_id=torch_blob.id)
 
-    fresh = _fresh_namespace()
     store = DriveCheckpointStore(client, FOLDER, run="run1")
-    restored = store.load_newest(str(tmp_path / "restore"))
-    assert restored is not None and restored.manifest.step == 2
+    tried = []
+    restored = store.load_newest(
+        str(tmp_path / "restore"), lambda folder, manifest: tried.append(manifest.step) or "ok"
+    )
+    assert restored is not None and restored.manifest.step == 2 and restored.result == "ok"
+    assert tried == [2]  # the damaged one was never handed over
     assert len(restored.skipped) == 1 and "torch.pt on Drive has md5" in restored.skipped[0]
-    del fresh
 
 
 def test_no_checkpoint_means_step_zero(client, tmp_path, monkeypatch):

@@ -38,3 +38,8 @@ def test_cadence_by_steps_or_time():
     assert by_time.due(steps_since=0, seconds_since=60)
     with pytest.raises(ValueError):
         parse_cadence("0")
+
+
+def test_a_cadence_reads_in_the_singular_for_one_step():
+    assert parse_cadence("1").describe() == "every 1 step"
+    assert parse_cadence("500").describe() == "every 500 steps"

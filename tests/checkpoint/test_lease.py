@@ -240,3 +240,31 @@ def test_a_bad_lease_setting_is_a_usage_error(clients, monkeypatch):
         checkpointed(RUN, save=["w"], namespace={"w": 1}, store=_store(clients[0])),
     ):
         pass
+
+
+def test_a_taker_with_a_shorter_lease_time_honours_the_holders(clients):
+    """Runtimes may differ in COLAB_MAGICS_LEASE_SECONDS: the holder's own time decides when
+    its lease is stale, so a taker with a shorter one neither fences a live holder..."""
+    a, b, _ = clients
+    holder = acquire(a, FOLDER, run=RUN, progress=Progress("a"), ttl=12.0)  # renews every 2 s
+    try:
+        with pytest.raises(LeaseRefused, match=f"run {RUN} is in use by another runtime"):
+            acquire(b, FOLDER, run=RUN, progress=Progress("b"), ttl=1.0)
+        assert holder.renew() and holder.lost is None
+        assert _lease_ids(a) == [holder.file.id]
+        assert a.file(holder.file.id).app_properties["ttl"] == "12"  # the time, in its lease
+    finally:
+        holder.release()
+
+
+def test_a_taker_with_a_longer_lease_time_waits_only_for_the_holders(clients):
+    """...nor does one with a longer time wait longer than the holder's lease lasts."""
+    a, b, _ = clients
+    acquire(a, FOLDER, run=RUN, progress=Progress("a"), ttl=1.0).stop_heartbeat()
+    started = time.monotonic()
+    taker = acquire(b, FOLDER, run=RUN, progress=Progress("b"), ttl=60.0)
+    try:
+        assert time.monotonic() - started < 15
+        assert taker.waited is not None and taker.valid()
+    finally:
+        taker.release()

@@ -131,7 +131,9 @@ def test_round_trip_restores_in_place(tmp_path):
     fresh["w"].zero_()
     random.seed(1)
 
-    entries, got_rng = formats.read_snapshot(str(tmp_path), expected)
+    wanted = {name: (kind, formats.blob_for(kind, formats.live_state(kind, fresh[name])))
+              for name, kind in ((n, state.classify(n, o)) for n, o in ns.items())}  # fmt: skip
+    entries, got_rng = formats.read_snapshot(str(tmp_path), expected, wanted)
     for entry in entries:
         state.restore(entry, fresh)
     rng.restore_rng(got_rng)
@@ -173,10 +175,10 @@ def test_a_changed_byte_is_caught_before_deserializing(tmp_path):
     # Replace the pickle with one that would run code if it were ever loaded.
     (tmp_path / "objects.pkl").write_bytes(pickle.dumps({"opaque": Opaque(666)}))
     with pytest.raises(formats.IntegrityError, match="objects.pkl has md5"):
-        formats.read_snapshot(str(tmp_path), expected)
+        formats.read_snapshot(str(tmp_path), expected, {})
     os.remove(tmp_path / "arrays.npz")
     with pytest.raises(formats.IntegrityError, match="arrays.npz is missing"):
-        formats.read_snapshot(str(tmp_path), expected)
+        formats.read_snapshot(str(tmp_path), expected, {})
 
 
 def test_state_dict_target_must_exist_to_restore_into():

@@ -85,10 +85,15 @@ def test_no_query_matches_everything(db, q):
 @pytest.mark.parametrize(
     ("q", "expected"),
     [
-        # name: exact, case-sensitive equality; prefix-of-a-word, case-insensitive contains.
+        # name: whole-name equality and prefix-of-a-word contains, both case-insensitive.
         ("name = 'Checkpoints'", {"fa"}),
-        ("name = 'checkpoints'", set()),
+        ("name = 'checkpoints'", {"fa"}),
+        ("name = 'CHECKPOINTS'", {"fa"}),
+        ("name = 'checkpoint'", set()),
+        ("name = 'helloworld.TXT'", {"fd"}),
         ("name != 'Checkpoints'", ALL - {"fa"}),
+        ("name != 'cHECKPOINTS'", ALL - {"fa"}),
+        ("not name = 'DATA'", ALL - {"fg"}),
         ("name contains 'Hello'", {"fd"}),
         ("name contains 'hello'", {"fd"}),
         ("name contains 'World'", set()),  # Drive's own example: a prefix, not a substring
@@ -143,10 +148,25 @@ def test_no_query_matches_everything(db, q):
         ("name = 'Valentine\\'s Day'", {"fe"}),
         ("name contains 'valentine\\'s'", {"fe"}),
         ("name = 'back\\\\slash 50%_off [v2]*?.txt'", {"ff"}),
+        ("name = 'BACK\\\\SLASH 50%_OFF [V2]*?.TXT'", {"ff"}),
+        ("name = 'back\\\\slash 50_%off [v2]*?.txt'", set()),  # LIKE wildcards are literal
     ],
 )
 def test_terms(db, q, expected):
     assert matching(db, q) == expected
+
+
+def test_name_equality_ignores_case_as_drive_does(db):
+    """Drive's ``name = 'x'`` matches names that differ from ``x`` only in case: rclone's Drive
+    backend (backend/drive/drive.go, ``list``) re-checks every result "since the `=` operator
+    is case insensitive"; Drive's search guide (developers.google.com/drive/api/guides/
+    search-files) lists ``=`` for ``name`` without promising exact case. ``!=`` is its negation,
+    and the SQL wildcards of LIKE/GLOB are plain characters."""
+    assert matching(db, "name = 'model-STEP-100.PT'") == {"fb"}
+    assert matching(db, "name = 'model-step-100.pt' or name = 'MODEL-STEP-200.PT'") == {"fb", "fc"}
+    assert matching(db, "name != 'DATA'") == ALL - {"fg"}
+    assert matching(db, "name = 'model-step-1%'") == set()
+    assert matching(db, "name = 'model-step-100.p_'") == set()
 
 
 @pytest.mark.parametrize(

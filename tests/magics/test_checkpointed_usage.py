@@ -16,6 +16,8 @@ from IPython.core.error import UsageError
         ("run --every 10x", "'10x' is not a duration"),
         ("run --every 0", "--every needs at least 1 step"),
         ("run --lifetime forever", "'forever' is not a duration"),
+        ("run --lifetime 5m --margin 10m", "--lifetime 5m is not longer than --margin 10m"),
+        ("run --lifetime 10m", "--lifetime 10m is not longer than --margin 10m"),
         ("run --keep 0", "--keep must be at least 1"),
         ("run --keep many", "argument --keep: invalid int value"),
         ("run --save not_defined_anywhere", "'not_defined_anywhere', which is not defined"),

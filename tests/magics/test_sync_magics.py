@@ -74,6 +74,9 @@ def test_watch_pushes_changes_until_stop(shell, client, tmp_path, capsys):
         ("%drive_sync push /no/such/dir x", "/no/such/dir"),
         ("%drive_sync pull no/such/folder here", "no/such/folder"),
         ("%drive_purge no/such/thing --yes", "no/such/thing"),
+        ("%drive_sync push a b --max-size 1G", "--max-size does not go with push"),
+        ("%drive_sync pull a b --max-size lots", "--max-size: 'lots' is not a size"),
+        ("%drive_sync pull a b --max-size=-5G", "--max-size: '-5G' is not a size"),
     ],
 )
 def test_bad_input_is_one_clear_error(shell, client, line, message):

@@ -22,9 +22,11 @@ from IPython.core.error import UsageError
 
 from colab_magics.demo import notebook as nb
 from colab_magics.demo.kernel import DemoKernel
+from colab_magics.drive import connect
 from colab_magics.emulator import start_emulator
 from colab_magics.emulator.app import _RULES
 from colab_magics.emulator.faults import CONTROL_PREFIX
+from tests.checkpoint.planting import Plant, genuine_blobs, plant, values_json
 from tests.conftest import make_service
 from tests.emulator.drive_helpers import raw
 from tests.reliability.conftest import newest_manifest, replace_on_drive, run_cell
@@ -437,3 +439,49 @@ def test_a_planted_payload_is_never_deserialized(
     assert f"skipped {manifest_file.name}: {blob}" in ckpt.progress.get("message")
     assert f"skipped {manifest_file.name}: {blob}" in out
     assert shell.user_ns["seen"] == {0, 1, 2, 3}
+
+
+SHARED = """%%checkpointed shared --save model,arr --to shared-runs/exp --every 100
+for step in ckpt.range(STEPS):
+    arr += 1
+"""
+
+
+@pytest.mark.parametrize(
+    "planted_as", ["objects.pkl-for-an-array", "absolute-name", "dot-dot-name"]
+)
+def test_a_checkpoint_another_writer_adds_runs_no_code_and_writes_nowhere(
+    shell, emulator, connected, tmp_path, capsys, planted_as
+):
+    """A collaborator who can write the shared ``--to`` folder adds a newer checkpoint with
+    md5s of its own: nothing in it is unpickled or written outside staging, and the run
+    resumes from its own newest checkpoint."""
+    setup = "import numpy as np, torch\nmodel = torch.nn.Linear(2, 2)\narr = np.zeros(3)\n"
+    assert run_cell(shell, setup) is None
+    assert run_cell(shell, SHARED.replace("STEPS", "2")) is None
+    folder, marker, escaped = "shared-runs/exp", tmp_path / "marker", tmp_path / "escaped.bin"
+    blobs = genuine_blobs(connected, folder)
+    if planted_as == "objects.pkl-for-an-array":
+        index = json.loads(blobs["values.json"])
+        entries = [e for e in index["entries"] if e["name"] != "arr"]
+        entries.append({"name": "arr", "kind": "array", "blob": "objects.pkl"})
+        blobs["values.json"] = values_json(entries, index["values"])
+        blobs["objects.pkl"] = pickle.dumps({"arr": Plant(str(marker))}, protocol=4)
+    elif planted_as == "absolute-name":
+        blobs[str(escaped)] = b"written by the other writer"
+    else:  # staging is tmp_path/staging/shared/restore/TAG
+        blobs["../../../../escaped.bin"] = b"written by the other writer"
+    other = connect(url=emulator.url, token=emulator.token)
+    try:
+        planted = plant(other, folder, "shared", blobs)
+    finally:
+        other.close()
+    capsys.readouterr()
+
+    assert run_cell(shell, setup) is None  # a fresh runtime
+    assert run_cell(shell, SHARED.replace("STEPS", "4")) is None
+    out = capsys.readouterr().out
+    assert not marker.exists() and not escaped.exists()
+    assert shell.user_ns["ckpt"].restored_from.step == 2
+    assert f"skipped {planted}: " in out
+    assert list(shell.user_ns["arr"]) == [4.0, 4.0, 4.0]

@@ -6,8 +6,17 @@ import os
 
 import pytest
 
+from colab_magics.drive.staging import Staging
 from colab_magics.sync import SyncAborted, SyncError, pull, push
-from tests.sync.conftest import TREE, KillAfter, make_client, make_tree, read_tree
+from tests.sync.conftest import (
+    TREE,
+    UNIT,
+    KillAfter,
+    drive_tree,
+    make_client,
+    make_tree,
+    read_tree,
+)
 
 
 def test_round_trip_keeps_every_file_and_folder(client, tmp_path, cache_dir):
@@ -93,16 +102,22 @@ def test_missing_drive_path_and_file_where_folder_expected(client, tmp_path, cac
         pull("d", tmp_path / "afile", client=client, cache_dir=cache_dir)
 
 
-def test_disk_full_stops_cleanly(client, tmp_path, cache_dir):
+def test_disk_full_stops_cleanly(client, tmp_path, cache_dir, monkeypatch):
     client.upload(os.urandom(100_000), "d/big.bin")
     out = tmp_path / "out"
     out.mkdir()
-    # The client writes big.bin.part first: make that name lead to a full device.
-    os.symlink("/dev/full", out / "big.bin.part")
+    real_create = Staging.create
+
+    def onto_a_full_device(self):  # the temporary file's writes meet a full disk
+        path, out_file = real_create(self)
+        out_file.close()
+        return path, open("/dev/full", "wb")  # the caller closes it
+
+    monkeypatch.setattr(Staging, "create", onto_a_full_device)
     with pytest.raises(SyncAborted, match="local disk is full") as info:
         pull("d", out, client=client, cache_dir=cache_dir)
     assert "big.bin" in info.value.report.errors
-    assert os.listdir(out) == []  # neither the final name nor the temp name is left
+    assert os.listdir(out) == []  # neither the final name nor a temporary is left
 
 
 def test_unreachable_server_is_one_clear_error(emulator, tmp_path, cache_dir):
@@ -204,3 +219,89 @@ def test_folder_wins_over_a_file_of_the_same_name(emulator, tmp_path, cache_dir)
         assert c.read_bytes("d/y.txt") == b"new" and report.ok
     finally:
         c.close()
+
+
+def test_drive_names_a_temporary_could_have_pull_correctly(emulator, client, tmp_path, cache_dir):
+    """Drive allows any name in a folder, ``x.part`` beside ``x`` included (DESIGN.md, Drive's
+    names), so no local temporary may be derived from the name being written: ``x`` used to be
+    staged as ``x.part`` and, pulled in parallel with the real ``x.part``, ended up holding its
+    bytes. Case twins are separate files too."""
+    big = os.urandom(4 * UNIT + 7)  # several ranged requests: still running when others end
+    files = {
+        "x": big,
+        "x.part": b"the real x.part",
+        "X": b"upper-case X",
+        "x.part.part": b"x.part.part",
+        "x.tmp": b"x.tmp",
+        ".colab_magics-staging-0123456789abcdef": b"a Drive file named like a staging folder",
+        "sub/y": big[::-1],
+        "sub/y.part": b"sub/y.part",
+        "sub/.lock": b"a lock file's name",
+    }
+    for rel, data in files.items():
+        client.upload(data, f"d/{rel}", replace=False)
+    emulator.settings.update({"latency": 0.02})
+    out = tmp_path / "out"
+    report = pull("d", out, client=client, jobs=8, cache_dir=cache_dir)
+    assert report.ok and report.downloaded == len(files) and report.duplicates == {}
+    assert read_tree(out) == (files, {"sub"})  # nothing else: every temporary is gone
+    again = pull("d", out, client=client, jobs=8, cache_dir=cache_dir)
+    assert again.ok and again.skipped == len(files) and read_tree(out) == (files, {"sub"})
+
+
+_PULL_SCRIPT = """
+import sys
+from colab_magics.drive.client import DriveClient
+from colab_magics.drive.service import token_credentials
+from colab_magics.sync import pull
+
+url, token, out, cache = sys.argv[1:]
+client = DriveClient(url, token_credentials(token), rate=None, download_chunk_size=256 * 1024)
+pull("many", out, client=client, jobs=2, cache_dir=cache)
+"""
+
+
+def test_pull_killed_by_sigkill_resumes_and_leaves_no_temporaries(
+    emulator, client, tmp_path, cache_dir
+):
+    """A runtime that dies runs no cleanup: the next pull into the same folder removes what the
+    killed one left, skips the files it finished, and a push of the folder meanwhile never
+    sends the temporaries to Drive."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    files = {f"f{i:02}.bin": os.urandom(3 * UNIT + i) for i in range(12)}
+    push(make_tree(tmp_path / "src", files, ()), "many", client=client, cache_dir=cache_dir)
+    emulator.settings.update({"latency": 0.05})
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [emulator.url, emulator.token, str(out), str(tmp_path / "cache2")]
+    proc = subprocess.Popen([sys.executable, "-c", _PULL_SCRIPT, *args], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            if sum((out / n).exists() for n in files) >= 3:  # the others are in flight
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the pull ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = list(out.glob(".colab_magics-staging-*"))
+    assert len(left) == 1  # the killed pull's temporaries are still there
+    finished = {n: (out / n).read_bytes() for n in files if (out / n).exists()}
+    assert all(files[n] == data for n, data in finished.items())  # only verified files
+
+    emulator.settings.update({"latency": 0.0})
+    sent = push(out, "pushed", client=client, cache_dir=cache_dir)
+    assert sent.ok and set(drive_tree(client, "pushed")) == set(finished)
+
+    report = pull("many", out, client=client, jobs=4, cache_dir=tmp_path / "cache2")
+    assert report.ok and report.skipped == len(finished)
+    assert report.downloaded == len(files) - len(finished)
+    assert read_tree(out) == (files, set())  # the staging folder is gone
