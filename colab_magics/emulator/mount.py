@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from colab_magics.emulator.mount_rest import DriveRest
-from colab_magics.emulator.schema import FOLDER_MIME
+from colab_magics.emulator.schema import FOLDER_MIME, NATIVE_PREFIX
 
 
 @dataclasses.dataclass
@@ -36,6 +36,10 @@ class _Remote:
     @property
     def is_folder(self) -> bool:
         return self.mime == FOLDER_MIME
+
+    @property
+    def is_native(self) -> bool:
+        return self.mime.startswith(NATIVE_PREFIX) and not self.is_folder
 
 
 @dataclasses.dataclass
@@ -190,6 +194,8 @@ class MountSimulator:
                 if not name or "/" in name or name in (".", ".."):
                     continue  # a name the local file system cannot hold
                 entry = children[folder][name]
+                if entry.is_native:
+                    continue  # a Doc or shortcut: no bytes (Colab shows a .gdoc-style stub)
                 path = prefix + name
                 paths[path] = entry
                 child_shown = shown and (self.list_cap is None or i < self.list_cap)

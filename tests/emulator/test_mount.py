@@ -239,3 +239,17 @@ def test_polling_follows_the_changes_feed_instead_of_relisting(emulator, drive, 
     finally:
         mount.stop()
     mount.stop()
+
+
+def test_a_google_doc_on_drive_does_not_stop_the_mount(mounted, make_drive, tmp_path):
+    """A Doc has no bytes to download (alt=media is 403 fileNotDownloadable): the simulated
+    mount leaves it out and keeps syncing everything else."""
+    drive = make_drive(mounted)
+    body = {"name": "Notes", "mimeType": "application/vnd.google-apps.document"}
+    drive.files().create(body=body).execute()
+    upload(drive, "after.bin", b"still synced")
+    mnt = tmp_path / "mnt"
+    assert wait_for(lambda: (mnt / "after.bin").exists())
+    assert (mnt / "after.bin").read_bytes() == b"still synced"
+    assert not (mnt / "Notes").exists()
+    assert mounted.mount.last_error is None
