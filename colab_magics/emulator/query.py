@@ -26,7 +26,7 @@ from colab_magics.emulator.query_syntax import (
     parse_query,
     parse_time,
 )
-from colab_magics.emulator.schema import FOLDER_MIME
+from colab_magics.emulator.schema import FOLDER_MIME, SHORTCUT_MIME
 
 # --- Compiler ------------------------------------------------------------------------------------
 
@@ -103,6 +103,12 @@ class _Compiler:
         if field == "sharedWithMe":
             # Nothing is shared with the single user: the column is constantly false.
             return "1" if (value is False) == (op == "=") else "0"
+        if field == "shortcutDetails.targetId":
+            # Shortcut targets are not stored: only a shortcut has the field, and none names
+            # the file asked about.
+            if op == "=":
+                return "0"
+            return f"(files.mime_type = {self.bind(SHORTCUT_MIME)})"
         if field == "visibility":
             # Emulated files have no link or domain sharing: every one is 'limited'.
             return "1" if (value == "limited") == (op == "=") else "0"

@@ -82,6 +82,8 @@ _COMPARE_TERMS: dict[str, tuple[frozenset[str], type]] = {
     "mimeType": (_STRING_OPS, str),
     "modifiedTime": (_DATE_OPS, str),
     "createdTime": (_DATE_OPS, str),
+    "viewedByMeTime": (_DATE_OPS, str),
+    "shortcutDetails.targetId": (_EQ_OPS, str),
     "trashed": (_EQ_OPS, bool),
     "starred": (_EQ_OPS, bool),
     "sharedWithMe": (_EQ_OPS, bool),
@@ -89,7 +91,12 @@ _COMPARE_TERMS: dict[str, tuple[frozenset[str], type]] = {
 }
 _MEMBERSHIP_TERMS = frozenset({"parents", "owners", "writers", "readers"})
 HAS_TERMS = {"properties": "properties", "appProperties": "app_properties"}
-DATE_COLUMNS = {"modifiedTime": "files.modified_time", "createdTime": "files.created_time"}
+DATE_COLUMNS = {
+    "modifiedTime": "files.modified_time",
+    "createdTime": "files.created_time",
+    # One user, who wrote every file: its last write is the last time that user saw it.
+    "viewedByMeTime": "files.modified_time",
+}
 BOOL_COLUMNS = {"trashed": "files.trashed", "starred": "files.starred"}
 
 # Deep nesting would overflow Python's stack; no real query comes near this.

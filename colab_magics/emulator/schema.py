@@ -8,6 +8,7 @@ from __future__ import annotations
 
 FOLDER_MIME = "application/vnd.google-apps.folder"
 NATIVE_PREFIX = "application/vnd.google-apps."
+SHORTCUT_MIME = "application/vnd.google-apps.shortcut"
 """Google's own types (Docs, Sheets, shortcuts, folders): no size or md5 on Drive."""
 
 SCHEMA = """

@@ -79,3 +79,17 @@ def test_export_needs_a_mime_type(emulator, drive):
     doc = _doc(drive, b"t")
     status, _, body = raw(emulator, "GET", f"/drive/v3/files/{doc}/export")
     assert status == 400 and error_reason(body) == "required"
+
+
+def test_query_terms_for_shortcuts_and_views_are_accepted(drive):
+    """``shortcutDetails.targetId`` (= and !=) and ``viewedByMeTime`` are query terms in
+    Drive's "Search query terms and operators" reference; a client may send them."""
+    target = _doc(drive, b"text")
+    shortcut = _doc(drive, mime="application/vnd.google-apps.shortcut", name="link")
+
+    def ids(q: str) -> set[str]:
+        return {f["id"] for f in drive.files().list(q=q, fields="files(id)").execute()["files"]}
+
+    assert ids(f"shortcutDetails.targetId != '{target}'") == {shortcut}
+    assert ids(f"shortcutDetails.targetId = '{target}'") == set()
+    assert ids("viewedByMeTime > '2000-01-01T00:00:00'") == {target, shortcut}

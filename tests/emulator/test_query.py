@@ -180,6 +180,13 @@ def test_name_equality_ignores_case_as_drive_does(db):
         ("modifiedTime = '2024-02-01T11:00:00.500+01:00'", {"fb"}),
         ("modifiedTime = '2024-02-01T05:30:00.5-04:30'", {"fb"}),
         ("modifiedTime = '2024-02-01 10:00:00.500z'", {"fb"}),
+        # viewedByMeTime: accepted in q as Drive documents it ("Search query terms and
+        # operators", developers.google.com/drive/api/guides/ref-search-terms); the one user
+        # last saw each file when it last wrote it.
+        ("viewedByMeTime > '2024-02-01T10:00:00.500Z'", {"fc", "fe", "ff"}),
+        # shortcutDetails.targetId (same reference; = and != only): no file here is a shortcut.
+        ("shortcutDetails.targetId = 'fa'", set()),
+        ("shortcutDetails.targetId != 'fa'", set()),
         ("modifiedTime = '2024-02-02T00:00:00.5+14:00'", {"fb"}),
         ("modifiedTime != '2024-02-01T10:00:00.500Z'", ALL - {"fb"}),
         ("modifiedTime < '2024-01-01'", {"fd"}),
