@@ -82,6 +82,7 @@ def pull(
                 )
             remote = list_tree(client, root)
             report.duplicates = remote.duplicates
+            report.native = sorted(remote.native)
             report.errors.update(remote.unsafe)
             os.makedirs(target, exist_ok=True)
             blocked = _make_folders(target, sorted(remote.folders), report)

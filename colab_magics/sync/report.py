@@ -16,7 +16,8 @@ class SyncReport:
     Drive files removed by ``delete=True``, ``extracted`` archive entries written. ``hashed``
     counts local files whose md5 had to be computed (the rest came from the cache).
     ``duplicates`` maps a path that names several Drive files to their ids, the one used
-    first. ``plan`` lists ``(action, path, bytes)`` for a dry run.
+    first. ``plan`` lists ``(action, path, bytes)`` for a dry run. ``native`` lists the Google
+    Docs, Sheets and shortcuts a pull left out: they have no bytes to download, only exports.
     """
 
     uploaded: int = 0
@@ -33,6 +34,7 @@ class SyncReport:
     errors: dict[str, str] = dataclasses.field(default_factory=dict)
     duplicates: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     plan: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
+    native: list[str] = dataclasses.field(default_factory=list)
     dry_run: bool = False
 
     @property
@@ -67,6 +69,11 @@ class SyncReport:
             text += f" in {format_seconds(self.seconds)}, {self.api_calls} API calls"
         if self.duplicates:
             text += f"; {plural(len(self.duplicates), 'duplicate name')} on Drive"
+        if self.native:
+            text += (
+                f"; left out {plural(len(self.native), 'Google Docs/Sheets/shortcut file')} "
+                f"(no bytes to download: export from Drive), first: {self.native[0]}"
+            )
         if self.errors:
             first = next(iter(self.errors.items()))
             text += f"; {len(self.errors)} failed (first: {first[0]}: {first[1]})"

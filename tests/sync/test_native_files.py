@@ -47,6 +47,9 @@ def test_pull_skips_docs_and_push_never_touches_them(client, tmp_path, cache_dir
     assert sorted(tree.files) == ["a.txt", "sub/b.txt"] and list(tree.native) == ["README"]
     report = pull("ds", tmp_path / "back", client=client, cache_dir=cache_dir)
     assert report.ok and report.downloaded == 2
+    assert report.native == ["README"]
+    assert "left out 1 Google Docs/Sheets/shortcut file" in report.summary()
+    assert "first: README" in report.summary()
     assert read_tree(tmp_path / "back") == read_tree(src)
     # A push with delete=True leaves the Doc alone: it is not one of the files it manages.
     push(src, "ds", client=client, cache_dir=cache_dir, delete=True)
