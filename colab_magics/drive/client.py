@@ -17,7 +17,7 @@ from colab_magics.drive import download as _download
 from colab_magics.drive import housekeeping, listing
 from colab_magics.drive.errors import DriveAuthError, DriveError, DriveNotFound
 from colab_magics.drive.ids import IdPool
-from colab_magics.drive.model import FILE_FIELDS, FOLDER_MIME, DriveFile, Quota
+from colab_magics.drive.model import FILE_FIELDS, FOLDER_MIME, DriveFile, Quota, UploadTarget
 from colab_magics.drive.paths import ROOT, Resolution, Resolver, join, parse_path, pick
 from colab_magics.drive.pool import DEFAULT_WORKERS, PoolOutcome, run_parallel
 from colab_magics.drive.progress import NO_PROGRESS, Callback
@@ -28,7 +28,6 @@ from colab_magics.drive.upload import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MULTIPART_LIMIT,
     UploadResult,
-    UploadTarget,
     chunk_size_ok,
     create_with_id,
 )

@@ -1,8 +1,10 @@
-"""What the client returns: Drive file metadata, quota, and the fields it asks Drive for."""
+"""What the client returns and sends: Drive file metadata, quota, upload targets, and the
+fields it asks Drive for."""
 
 from __future__ import annotations
 
 import dataclasses
+import mimetypes
 from typing import Any
 
 FOLDER_MIME = "application/vnd.google-apps.folder"
@@ -82,3 +84,38 @@ class Quota:
             usage_in_drive=int(q.get("usageInDrive", 0)),
             usage_in_trash=int(q.get("usageInDriveTrash", 0)),
         )
+
+
+@dataclasses.dataclass
+class UploadTarget:
+    """Where the bytes go: a new file (``name`` in ``parent_id``, maybe a pre-generated
+    ``new_id``) or, with ``file_id``, new content for an existing file."""
+
+    name: str | None = None
+    parent_id: str | None = None
+    file_id: str | None = None
+    new_id: str | None = None
+    mime_type: str | None = None
+    app_properties: dict[str, str] | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {}
+        if self.name is not None:
+            meta["name"] = self.name
+        if self.app_properties:
+            meta["appProperties"] = dict(self.app_properties)
+        if self.file_id is None:
+            if self.parent_id:
+                meta["parents"] = [self.parent_id]
+            if self.new_id:
+                meta["id"] = self.new_id
+        if self.mime_type:
+            meta["mimeType"] = self.mime_type
+        return meta
+
+    @property
+    def content_type(self) -> str:
+        if self.mime_type:
+            return self.mime_type
+        guessed = mimetypes.guess_type(self.name or "")[0]
+        return guessed or "application/octet-stream"

@@ -9,16 +9,13 @@ and the upload continues from there, resending only what the server does not hol
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from colab_magics.drive.errors import DriveError, DriveNotFound, map_exception
-from colab_magics.drive.model import FILE_FIELDS, DriveFile
+from colab_magics.drive.model import FILE_FIELDS, DriveFile, UploadTarget
 from colab_magics.drive.progress import Callback
 from colab_magics.drive.source import SourceReader
 from colab_magics.drive.transport import Transport
-
-if TYPE_CHECKING:
-    from colab_magics.drive.upload import UploadTarget
 
 
 class UploadSessionLost(DriveError):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import mimetypes
 import os
 from collections.abc import Callable
 from typing import IO, Any
@@ -30,7 +29,7 @@ from colab_magics.drive.errors import (
     DriveNotFound,
     map_exception,
 )
-from colab_magics.drive.model import FILE_FIELDS, DriveFile
+from colab_magics.drive.model import FILE_FIELDS, DriveFile, UploadTarget
 from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.resumable import ResumableUpload, UploadSessionLost
 from colab_magics.drive.source import SourceReader, remaining_size
@@ -57,41 +56,6 @@ class UploadResult:
     @property
     def bytes_resent(self) -> int:
         return max(0, self.bytes_sent - (self.file.size or 0))
-
-
-@dataclasses.dataclass
-class UploadTarget:
-    """Where the bytes go: a new file (``name`` in ``parent_id``, maybe a pre-generated
-    ``new_id``) or, with ``file_id``, new content for an existing file."""
-
-    name: str | None = None
-    parent_id: str | None = None
-    file_id: str | None = None
-    new_id: str | None = None
-    mime_type: str | None = None
-    app_properties: dict[str, str] | None = None
-
-    def metadata(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {}
-        if self.name is not None:
-            meta["name"] = self.name
-        if self.app_properties:
-            meta["appProperties"] = dict(self.app_properties)
-        if self.file_id is None:
-            if self.parent_id:
-                meta["parents"] = [self.parent_id]
-            if self.new_id:
-                meta["id"] = self.new_id
-        if self.mime_type:
-            meta["mimeType"] = self.mime_type
-        return meta
-
-    @property
-    def content_type(self) -> str:
-        if self.mime_type:
-            return self.mime_type
-        guessed = mimetypes.guess_type(self.name or "")[0]
-        return guessed or "application/octet-stream"
 
 
 def chunk_size_ok(chunk_size: int) -> int:

@@ -19,6 +19,7 @@ from colab_magics.drive import DriveClient, DriveNotFound
 from colab_magics.drive.paths import join
 from colab_magics.sync.errors import SyncError
 from colab_magics.sync.local import scan
+from colab_magics.sync.push_plan import push_tree
 from colab_magics.sync.remote import drive_parts
 from colab_magics.sync.report import SyncReport
 
@@ -63,8 +64,6 @@ def push_sharded(
     cache_dir: str | os.PathLike[str] | None,
 ) -> SyncReport:
     """``push(..., shard=N)``: see the module docstring."""
-    from colab_magics.sync.push import push_tree
-
     if shard < 1:
         raise SyncError(f"shard must be at least 1 file per folder, got {shard}")
     tree = scan(local)

@@ -19,7 +19,7 @@ from colab_magics.drive.paths import join
 from colab_magics.drive.pool import run_each
 from colab_magics.sync.errors import SyncAborted, SyncError
 from colab_magics.sync.local import LocalFile, Md5Cache, restat, scan
-from colab_magics.sync.push import push_tree
+from colab_magics.sync.push_plan import push_tree
 from colab_magics.sync.remote import drive_parts
 from colab_magics.sync.report import SyncReport
 

@@ -9,9 +9,9 @@ import os
 import pytest
 
 from colab_magics.drive import NO_PROGRESS, TransferProgress, listing
+from colab_magics.drive.model import UploadTarget
 from colab_magics.drive.resumable import ResumableUpload
 from colab_magics.drive.source import SourceReader
-from colab_magics.drive.upload import UploadTarget
 from tests.drive.conftest import KIB, UNIT, make_client, md5, payload, write
 
 FAULTS = {
