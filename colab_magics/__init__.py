@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from colab_magics.version import __version__
 
 # The public functions every magic wraps, importable as colab_magics.<name> (loaded on first use).
 _PUBLIC = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from colab_magics.checkpoint.formats import BLOB_NAMES, BlobInfo
 from colab_magics.units import format_seconds
+from colab_magics.version import __version__
 
 MANIFEST_FORMAT = 1
 MAX_STEP = 2**53
@@ -151,8 +152,6 @@ def _blob(record: Any) -> ManifestBlob:
 
 def library_versions() -> dict[str, str]:
     """Versions that matter to whoever loads the checkpoint later."""
-    from colab_magics import __version__
-
     versions = {"python": platform.python_version(), "colab_magics": __version__}
     for module in ("torch", "numpy"):
         loaded = sys.modules.get(module)
