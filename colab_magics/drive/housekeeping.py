@@ -56,14 +56,9 @@ def _delete_batch(
         try:
             batch.execute(http=transport.http)
         except Exception as exc:  # the whole batch failed: maybe retry it all
-            error = map_exception(exc, what="batch delete")
-            if not isinstance(error, DriveError):
-                raise
-            delay = retrier.next_delay(error, attempt)
-            if delay is None:
+            error = retrier.classify(exc, "batch delete")
+            if not retrier.backoff(error, attempt, progress.retry):
                 raise error from (None if error is exc else exc)
-            retrier.note_retry(error, delay, progress.retry)
-            retrier.sleep(delay)
             continue
         retry_ids: list[str] = []
         worst: DriveError | None = None
@@ -79,15 +74,11 @@ def _delete_batch(
                 failed[file_id] = error if isinstance(error, DriveError) else DriveError(str(exc))
                 progress.error(failed[file_id], file_id)
         pending = retry_ids
-        if pending and worst is not None:
-            delay = retrier.next_delay(worst, attempt)
-            if delay is None:
-                for file_id in pending:
-                    failed[file_id] = worst
-                    progress.error(worst, file_id)
-                return
-            retrier.note_retry(worst, delay, progress.retry)
-            retrier.sleep(delay)
+        if pending and worst is not None and not retrier.backoff(worst, attempt, progress.retry):
+            for file_id in pending:
+                failed[file_id] = worst
+                progress.error(worst, file_id)
+            return
 
 
 def _recorder(results: dict[str, BaseException | None]) -> Any:

@@ -153,11 +153,8 @@ class ResumableUpload:
                     status=error.status,
                     reason=error.reason,
                 ) from exc
-            delay = retrier.next_delay(error, failures)
-            if delay is None:
+            if not retrier.backoff(error, failures, self.progress.retry):
                 raise error from (None if error is exc else exc)
-            retrier.note_retry(error, delay, self.progress.retry)
-            retrier.sleep(delay)
             headers = {
                 "Content-Range": f"bytes */{_content_range_total(self.total)}",
                 "Content-Length": "0",

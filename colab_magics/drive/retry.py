@@ -137,14 +137,36 @@ class Retrier:
             try:
                 return fn()
             except Exception as exc:  # classified below, re-raised if foreign
-                error = map_exception(exc, what=what)
-                if not isinstance(error, DriveError):
-                    raise
-                delay = self.next_delay(error, attempt)
-                if delay is None:
+                error = self.classify(exc, what)
+                if not self.backoff(error, attempt, on_retry):
                     raise error from (None if error is exc else exc)
-            self.note_retry(error, delay, on_retry)
-            self._sleep(delay)
+
+    @staticmethod
+    def classify(exc: BaseException, what: str = "") -> DriveError:
+        """``exc`` as a typed :class:`DriveError`; anything not Drive's (local I/O, a bug) is
+        raised again as it is."""
+        error = map_exception(exc, what=what)
+        if not isinstance(error, DriveError):
+            raise exc
+        return error
+
+    def backoff(
+        self,
+        error: DriveError,
+        attempt: int,
+        on_retry: Callable[[DriveError, float], None] | None = None,
+    ) -> bool:
+        """After try number ``attempt`` failed with ``error``: count the retry, tell
+        ``on_retry(error, delay)``, sleep, and return True; or return False at once when
+        another try cannot help (a final error, or the attempts used up).
+
+        Every retrying loop of the client goes through here (and :meth:`classify`)."""
+        delay = self.next_delay(error, attempt)
+        if delay is None:
+            return False
+        self.note_retry(error, delay, on_retry)
+        self._sleep(delay)
+        return True
 
     def next_delay(self, error: DriveError, attempt: int) -> float | None:
         """Seconds to wait before another try after ``attempt`` failed, or None to give up."""
