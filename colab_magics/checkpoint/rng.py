@@ -7,8 +7,10 @@ and torch are only touched when the user has imported them: they are not our dep
 from __future__ import annotations
 
 import base64
+import contextlib
 import random
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -59,6 +61,20 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.set_rng_state(_unb64(torch, state["torch_cpu"]))
         if "torch_cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([_unb64(torch, s) for s in _cuda_states(torch, state)])
+
+
+@contextlib.contextmanager
+def untouched() -> Iterator[None]:
+    """Run a block without it moving any global generator: what it draws is put back after.
+
+    For our own calls into a data loader (its state, rebuilding its iterator on resume), so
+    that they draw nothing an uninterrupted run would not have drawn at that point.
+    """
+    saved = capture_rng()
+    try:
+        yield
+    finally:
+        restore_rng(saved)
 
 
 def check_rng(state: dict[str, Any]) -> None:
