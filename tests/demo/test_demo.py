@@ -83,5 +83,5 @@ def test_demo_exits_nonzero_when_the_run_does_not_resume(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Demo report: A CLAIM FAILED" in done.stdout
     assert "[FAILED] runtime 2 did not resume from a checkpoint" in done.stdout
-    assert "[ok] killed runtime 1 with SIGKILL at step 74/123" in done.stdout
+    assert "[ok] killed runtime 1 with SIGKILL at step 80/123" in done.stdout
     assert (tmp_path / "demo.executed.ipynb").exists()  # the default: in the current directory
