@@ -2,11 +2,12 @@
 
 The position saved with every checkpoint is the epoch, the batches done in it, the run's seed,
 and what the epoch's start drew from: every global generator's state just before the epoch's
-``iter(loader)`` and the states of the loader's own generators. A resume in the middle of an
-epoch puts those back for the one ``iter()`` that rebuilds the epoch (so the workers' base seed
-and the order are the ones the epoch had), drops the batches already done at the index level,
-then returns the global generators to the checkpoint's state (so Dropout draws what an unbroken
-run would). A loader that saves its own position (``state_dict()``) is restored from it instead.
+``iter(loader)`` and the states of the loader's own generators. ``iter(loader)`` runs with the
+global generators put back afterwards, so what it draws never shifts the stream Dropout draws
+from. A resume in the middle of an epoch puts the epoch's starting states back for the one
+``iter()`` that rebuilds it (so the workers' base seed and the order are the ones the epoch
+had) and drops the batches already done at the index level. A loader that saves its own
+position (``state_dict()``) is restored from it instead.
 """
 
 from __future__ import annotations
@@ -123,24 +124,27 @@ class BatchLoop:
         self._epoch_rng = self._generator_states = None
 
     def _open_epoch(self) -> Iterator[Any]:
-        if self.stateful:
-            return self._open_stateful()
-        set_epoch = getattr(getattr(self.loader, "sampler", None), "set_epoch", None)
-        if callable(set_epoch):
-            set_epoch(self.epoch)  # DistributedSampler and alike: their own order per epoch
-        if self._shuffle is not None:
-            self._shuffle.generator.manual_seed(loaders.epoch_seed(self.seed, self.epoch))
-        ours = getattr(self._shuffle, "generator", None)
-        generators = loaders.user_generators(self.loader, skip=ours)
-        if self.offset and self._epoch_rng is not None:
-            with rng.untouched():
+        # What iter() draws from the global generators (the workers' base seed) is put back,
+        # here and on resume alike: whether a loader draws at an epoch's start (persistent
+        # workers draw once per process) never moves the stream Dropout draws from.
+        with rng.untouched():
+            if self.stateful:
+                return self._open_stateful()
+            set_epoch = getattr(getattr(self.loader, "sampler", None), "set_epoch", None)
+            if callable(set_epoch):
+                set_epoch(self.epoch)  # DistributedSampler and alike: their own order per epoch
+            if self._shuffle is not None:
+                self._shuffle.generator.manual_seed(loaders.epoch_seed(self.seed, self.epoch))
+            ours = getattr(self._shuffle, "generator", None)
+            generators = loaders.user_generators(self.loader, skip=ours)
+            if self.offset and self._epoch_rng is not None:
                 rng.restore_rng(self._epoch_rng)
                 if self._generator_states is not None:
                     loaders.set_generator_states(generators, self._generator_states)
-                return self._iter_skipping(self.offset)
-        self._epoch_rng = rng.capture_rng()
-        self._generator_states = loaders.generator_states(generators)
-        return self._iter_skipping(self.offset)
+            else:
+                self._epoch_rng = rng.capture_rng()
+                self._generator_states = loaders.generator_states(generators)
+            return self._iter_skipping(self.offset)
 
     def _iter_skipping(self, count: int) -> Iterator[Any]:
         if loaders.is_index_loader(self.loader):
@@ -151,17 +155,12 @@ class BatchLoop:
         return iterator
 
     def _open_stateful(self) -> Iterator[Any]:
-        if self._loader_state is None:
-            return iter(self.loader)
-        saved, self._loader_state = loaders.decode_state(self._loader_state), None
-        with rng.untouched():
+        if self._loader_state is not None:
+            saved, self._loader_state = loaders.decode_state(self._loader_state), None
             self.loader.load_state_dict(saved)
-            # torchdata's StatefulDataLoader rebuilds the saved iterator here; the unbroken run
-            # drew its seeds when the epoch began, before the checkpoint's generator states.
+            # torchdata's StatefulDataLoader rebuilds the saved iterator here.
             self.loader.state_dict()
-            if self.offset:
-                return iter(self.loader)
-        return iter(self.loader)  # a new epoch draws as it did in the unbroken run
+        return iter(self.loader)
 
 
 def _length(loader: Any) -> int | None:

@@ -119,8 +119,13 @@ def test_drop_last(client):
     assert len(reference["seen"]) == EPOCHS * (SAMPLES // 6)
 
 
-def test_workers(client):
-    reference, resumed = _interrupted_then_resumed(client, 9, lambda: {"num_workers": 2})
+@pytest.mark.parametrize(
+    ("stop_at", "options"),
+    [(9, {"num_workers": 2}), (7, {"num_workers": 2, "persistent_workers": True})],
+    ids=["mid-epoch", "persistent-at-epoch-end"],
+)
+def test_workers(client, stop_at, options):
+    reference, resumed = _interrupted_then_resumed(client, stop_at, lambda: dict(options))
     assert _weights(resumed) == _weights(reference)
     assert resumed["seen"] == reference["seen"]
 
