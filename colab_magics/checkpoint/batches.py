@@ -188,9 +188,10 @@ def check_state(state: Any) -> None:
     if state.get("epoch_rng") is not None:
         rng.check_rng(state["epoch_rng"])
     generators = state.get("generators")
-    if generators is not None and not (
-        isinstance(generators, list) and all(isinstance(g, str) for g in generators)
-    ):
-        raise ValueError("the loop's generator states are not a list of text")
+    if generators is not None:
+        if not isinstance(generators, list):
+            raise ValueError("the loop's generator states are not a list")
+        for text in generators:
+            rng.check_torch_state(text)
     if state.get("loader") is not None:
         loaders.decode_state(state["loader"])

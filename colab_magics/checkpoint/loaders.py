@@ -82,6 +82,10 @@ def generator_states(generators: list[Any]) -> list[str]:
 
 
 def set_generator_states(generators: list[Any], states: list[str]) -> None:
+    """Put saved states back; a loader with other generators than when they were saved (its
+    options changed between runtimes) keeps its own."""
+    if len(generators) != len(states):
+        return
     torch = _torch()
     for generator, text in zip(generators, states, strict=True):
         raw = bytearray(base64.b64decode(text, validate=True))

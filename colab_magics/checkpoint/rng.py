@@ -102,13 +102,20 @@ def check_rng(state: dict[str, Any]) -> None:
     if "torch_cpu" in state:
         import torch
 
-        torch.Generator().set_state(_unb64(torch, state["torch_cpu"]))
+        check_torch_state(state["torch_cpu"])
         if "torch_cuda" in state and torch.cuda.is_available():
             if not isinstance(state["torch_cuda"], list):
                 raise TypeError("the CUDA generator states are not a list")
             for device, text in enumerate(_cuda_states(torch, state)):
                 if _unb64(torch, text).numel() != torch.cuda.get_rng_state(device).numel():
                     raise ValueError(f"the CUDA generator state of device {device} is not one")
+
+
+def check_torch_state(text: Any) -> None:
+    """Raise unless ``text`` is a torch CPU generator's state, tried on a throwaway one."""
+    import torch
+
+    torch.Generator().set_state(_unb64(torch, text))
 
 
 def _cuda_states(torch: Any, state: dict[str, Any]) -> list[str]:

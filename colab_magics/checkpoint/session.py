@@ -213,7 +213,7 @@ class Checkpoint:
                 close()
 
     def save(self) -> None:
-        """Checkpoint now; inside ``ckpt.range`` at the end of the current step."""
+        """Checkpoint now; inside ``ckpt.range``/``ckpt.batches`` at the end of the current step."""
         if self._in_range:
             self._save_requested = True
         else:

@@ -179,3 +179,25 @@ def test_bad_epochs_is_one_line(client, bad):
         checkpointed("bad", save=["model"], namespace=ns, store=store) as ckpt,
     ):
         next(ckpt.batches(ns["loader"], epochs=bad))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"epoch": -1, "offset": 0, "seed": 0},
+        {"epoch": 0, "offset": "3", "seed": 0},
+        {"epoch": 0, "offset": 3, "seed": 0, "generators": ["AAAA"]},
+        {"epoch": 0, "offset": 3, "seed": 0, "epoch_rng": {"python": 1}},
+        {"epoch": 0, "offset": 3, "seed": 0, "loader": {"__tensor__": {"dtype": "object"}}},
+        "epoch 3",
+    ],
+)
+def test_a_loop_position_that_cannot_be_resumed_is_refused_when_read(tmp_path, bad):
+    """A checkpoint whose saved position is unusable fails its integrity check (the store
+    then restores the one before), before anything is put back."""
+    from colab_magics.checkpoint.formats import IntegrityError, read_snapshot, write_snapshot
+    from colab_magics.checkpoint.rng import capture_rng
+
+    blobs = write_snapshot([], {**capture_rng(), "batches": bad}, str(tmp_path))
+    with pytest.raises(IntegrityError, match="random generators' state is not usable"):
+        read_snapshot(str(tmp_path), {b.name: b.md5 for b in blobs}, {})
