@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from colab_magics.checkpoint import loaders, rng
@@ -26,8 +26,15 @@ class BatchLoop:
     """The epochs and batches of one ``ckpt.batches`` loop, and its position."""
 
     def __init__(
-        self, loader: Any, epochs: int, *, step: int, resume: dict[str, Any] | None
+        self,
+        loader: Any,
+        epochs: int,
+        *,
+        step: int,
+        resume: dict[str, Any] | None,
+        say: Callable[[str], None] = lambda message: None,
     ) -> None:
+        """``say(message)`` tells the user something they should know (shown on the panel)."""
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a whole number of at least 1, not {epochs!r}")
         if not callable(getattr(loader, "__iter__", None)):
@@ -38,6 +45,7 @@ class BatchLoop:
                 "a list of batches), not an iterator"
             )
         self.loader = loader
+        self.say = say
         self.epochs = epochs
         self.length = _length(loader)
         self.stateful = loaders.is_stateful(loader)
@@ -152,6 +160,11 @@ class BatchLoop:
         iterator = iter(self.loader)
         for _ in itertools.islice(iterator, count):
             self.fetched_to_skip += 1
+        if self.fetched_to_skip:
+            self.say(
+                f"resumed by loading and dropping {self.fetched_to_skip} batches: "
+                "this loader has no indices to skip by"
+            )
         return iterator
 
     def _open_stateful(self) -> Iterator[Any]:

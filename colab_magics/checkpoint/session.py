@@ -158,7 +158,13 @@ class Checkpoint:
         """
         self._claim_loop("batches")
         try:
-            loop = BatchLoop(loader, epochs, step=self.step, resume=self._resume_loop)
+            loop = BatchLoop(
+                loader,
+                epochs,
+                step=self.step,
+                resume=self._resume_loop,
+                say=lambda message: self.progress.update(message=message),
+            )
         except ValueError as exc:
             raise CheckpointUsageError(str(exc)) from None
         self._resume_loop, self._loop = None, loop
@@ -166,11 +172,6 @@ class Checkpoint:
         if total is not None:
             self.progress.update(total=total)
         yield from self._steps(iter(loop), after=loop.finish_batch)
-        if loop.fetched_to_skip:
-            self.progress.update(
-                message=f"resumed by loading and dropping {loop.fetched_to_skip} batches: "
-                "this loader has no indices to skip by"
-            )
 
     @property
     def epoch_done(self) -> bool:

@@ -110,7 +110,9 @@ def state_of(obj: Any) -> Any:
     """``obj.state_dict()``; for something iterated (a stateful data loader) drawing nothing
     from the global generators: torchdata's ``StatefulDataLoader`` builds its iterator there
     when it has none, and that draws a seed an unbroken run would not have drawn here."""
-    if not callable(getattr(obj, "__iter__", None)):
+    torch = _torch()
+    module = torch is not None and isinstance(obj, torch.nn.Module)  # nn.Sequential iterates
+    if module or not callable(getattr(obj, "__iter__", None)):
         return obj.state_dict()
     with untouched():
         return obj.state_dict()

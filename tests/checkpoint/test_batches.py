@@ -201,3 +201,36 @@ def test_a_loop_position_that_cannot_be_resumed_is_refused_when_read(tmp_path, b
     blobs = write_snapshot([], {**capture_rng(), "batches": bad}, str(tmp_path))
     with pytest.raises(IntegrityError, match="random generators' state is not usable"):
         read_snapshot(str(tmp_path), {b.name: b.md5 for b in blobs}, {})
+
+
+class Streamed(torch.utils.data.IterableDataset):
+    """An iterable dataset: no indices to skip by."""
+
+    def __init__(self) -> None:
+        self.data = Counting()
+
+    def __iter__(self):
+        return (self.data[i] for i in range(SAMPLES))
+
+
+def test_an_iterable_dataset_resumes_by_loading_what_it_skips(client):
+    """Without indices the done batches are loaded and dropped: exact still, and said so."""
+
+    def setup():
+        ns = _setup()
+        ns["data"] = Streamed()
+        ns["loader"] = DataLoader(ns["data"], batch_size=6)
+        return ns
+
+    reference = setup()
+    _train(client, reference, "ref")
+    cut = setup()
+    with pytest.raises(KeyboardInterrupt):
+        _train(client, cut, "cut", stop_at=10)
+    resumed = setup()
+    torch.manual_seed(4)
+    ckpt = _train(client, resumed, "cut")
+    assert _weights(resumed) == _weights(reference)
+    assert resumed["seen"] == reference["seen"]
+    assert resumed["data"].data.loads == 2 * SAMPLES  # epoch 1 all loaded, its 3 done batches too
+    assert "loading and dropping 3 batches" in ckpt.progress.get("message")
