@@ -83,13 +83,14 @@ class CheckpointMagics(Magics):
     def checkpointed(self, line: str, cell: str) -> None:
         """Run a training cell that resumes from the newest checkpoint Drive has confirmed.
 
-        In the cell, loop with ``for step in ckpt.range(N):``; state named by ``--save`` is
+        In the cell, loop with ``for epoch, batch in ckpt.batches(loader, epochs=N):`` or
+        ``for step in ckpt.range(N):``; state named by ``--save`` is
         captured at step boundaries on the ``--every`` cadence and uploaded in the background.
         """
         args = parse_line(self.checkpointed, line)
         if not args.as_name.isidentifier():
             raise UsageError(f"--as {args.as_name!r} is not a variable name")
-        names = (self.shell.user_ns, parse_names(args.save))
+        names = (self.shell.user_ns, parse_names(args.save), args.directory is not None)
         try:
             notes = check_cell(self.shell.transform_cell(cell), args.as_name, *names)
         except CellShapeError as exc:

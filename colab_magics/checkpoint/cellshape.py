@@ -24,10 +24,12 @@ def check_cell(
     name: str = "ckpt",
     namespace: Mapping[str, Any] | None = None,
     saved: Collection[str] = (),
+    folder: bool = False,
 ) -> list[str]:
-    """Warnings about the Python ``source`` of a cell that sees the checkpoint as ``name``;
-    :class:`CellShapeError` for a shape that cannot work. A cell that does not parse passes
-    (running it reports the syntax error as usual)."""
+    """Warnings about the Python ``source`` of a cell that sees the checkpoint as ``name``
+    (``saved``: the names in ``--save``; ``folder``: a ``--dir`` the trainer checkpoints into
+    itself); :class:`CellShapeError` for a shape that cannot work. A cell that does not parse
+    passes (running it reports the syntax error as usual)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -43,7 +45,7 @@ def check_cell(
         if outer is not None:
             raise CellShapeError(_rewrite(name, call, outer))
     warnings = []
-    if not shape.uses:
+    if not shape.uses and not folder:
         warnings.append(
             f"this cell never calls {name}.range, {name}.batches or {name}.save: nothing of it "
             f"will be resumable (loop with: for epoch, batch in {name}.batches(loader, epochs=E):)"

@@ -59,6 +59,7 @@ def test_a_cell_that_checkpoints_nothing_is_warned_about():
     assert "never calls ckpt.range, ckpt.batches or ckpt.save" in warning
     assert check_cell("for step in trainer.range(3): pass\n", "trainer") == []
     assert check_cell("x = 1\n", "trainer") != []
+    assert check_cell("trainer.train()\n", folder=True) == []  # --dir: the trainer's own
 
 
 def _loader(shuffle: bool):
