@@ -51,7 +51,12 @@ def check_cell(
             f"will be resumable (loop with: for epoch, batch in {name}.batches(loader, epochs=E):)"
         )
     bound = _bound_loaders(tree)
-    for text in shape.direct:
+    for text, in_step, saves in shape.direct:
+        # Checkpoints fall inside such a loop when it is the cell's training loop (no
+        # checkpointed loop around it) or when it calls save(); inside ckpt.range they fall
+        # between epochs, whose new order comes from the generators the checkpoint restores.
+        if not (saves or (not in_step and not shape.loops)):
+            continue
         if _shuffled(text, bound, namespace or {}, saved):
             warnings.append(
                 f"{text} is a shuffled DataLoader iterated directly: a resume in the middle of an "
@@ -69,7 +74,8 @@ class _Shape(ast.NodeVisitor):
         self.name = name
         self.loops: list[tuple[ast.Call, ast.AST | None]] = []
         self.uses = False
-        self.direct: list[str] = []
+        self.direct: list[tuple[str, bool, bool]] = []
+        """Loops over a name: (its text, inside a checkpointed loop, calls save())."""
         self._outer: list[ast.AST] = []
         self._in_step = 0
 
@@ -97,8 +103,8 @@ class _Shape(ast.NodeVisitor):
         ours = isinstance(node, (ast.For, ast.AsyncFor)) and _is_call_of(node.iter, self)
         if isinstance(node, (ast.For, ast.AsyncFor)) and not ours:
             target = _iterated(node.iter)
-            if target is not None and (not self._in_step or _saves_in(body, self.name)):
-                self.direct.append(target)
+            if target is not None:
+                self.direct.append((target, self._in_step > 0, _saves_in(body, self.name)))
         if ours:
             self._in_step += 1
         else:

@@ -84,6 +84,16 @@ def test_a_shuffled_loader_per_epoch_of_a_range_loop_resumes_at_epoch_ends():
     assert check_cell(saving, namespace={"loader": _loader(True)}) != []
 
 
+def test_a_shuffled_loader_read_after_the_training_loop_is_not_warned_about():
+    cell = (
+        "for epoch, batch in ckpt.batches(loader, epochs=2):\n    step(batch)\n"
+        "for batch in loader:\n    evaluate(batch)\n"
+    )
+    assert check_cell(cell, namespace={"loader": _loader(True)}) == []
+    training = "for batch in loader:\n    step(batch)\n"
+    assert any("shuffled" in w for w in check_cell(training, namespace={"loader": _loader(True)}))
+
+
 def test_the_magic_refuses_before_the_first_line(shell):
     shell.user_ns.pop("ran", None)
     result = shell.run_cell("%%checkpointed run --save model\nran = True\n" + EPOCH_LOOP)
