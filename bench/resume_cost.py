@@ -97,7 +97,8 @@ def by_hand(client, batches: int, batch_size: int) -> float:
 
     def loop(ns, ckpt):
         ns["loader"].generator.manual_seed(1000)  # epoch 0's seed
-        return zip(ckpt.range(batches), itertools.islice(ns["loader"], ckpt.step, None))
+        rest = itertools.islice(ns["loader"], ckpt.step, None)
+        return zip(ckpt.range(batches), rest, strict=True)
 
     ns = _setup(batches, batch_size, torch.Generator())
     ns["data"].decode = False
