@@ -5,9 +5,9 @@ No logic lives here that a plain Python user could not reach through ``colab_mag
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import os
+import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
@@ -15,6 +15,7 @@ from IPython.core.magic_arguments import argument, kwds, magic_arguments
 
 from colab_magics import background, gcs, sync, ui
 from colab_magics.checkpoint.api import checkpointed, parse_names
+from colab_magics.checkpoint.cellshape import CellShapeError, check_cell
 from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
 from colab_magics.connection import current_client, mount_root, use_client
@@ -37,23 +38,6 @@ from colab_magics.units import format_bytes, format_seconds, parse_size, plural
 def _help():
     """``%magic?`` shows every default (a new decorator per magic: IPython stores its dict)."""
     return kwds(formatter_class=DefaultsHelp)
-
-
-def count_range_loops(cell: str, name: str) -> int:
-    """How many ``NAME.range(...)`` calls the cell's source makes (0 if it does not parse)."""
-    try:
-        tree = ast.parse(cell)
-    except SyntaxError:
-        return 0
-    return sum(
-        1
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "range"
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == name
-    )
 
 
 @magics_class
@@ -99,7 +83,8 @@ class CheckpointMagics(Magics):
     def checkpointed(self, line: str, cell: str) -> None:
         """Run a training cell that resumes from the newest checkpoint Drive has confirmed.
 
-        In the cell, loop with ``for step in ckpt.range(N):``; state named by ``--save`` is
+        In the cell, loop with ``for epoch, batch in ckpt.batches(loader, epochs=N):`` or
+        ``for step in ckpt.range(N):``; state named by ``--save`` is
         captured at step boundaries on the ``--every`` cadence and uploaded in the background.
         """
         args = parse_line(self.checkpointed, line)
@@ -108,11 +93,13 @@ class CheckpointMagics(Magics):
                              "loop on the lines below %%checkpointed")  # fmt: skip
         if not args.as_name.isidentifier():
             raise UsageError(f"--as {args.as_name!r} is not a variable name")
-        if count_range_loops(cell, args.as_name) > 1:
-            raise UsageError(
-                f"the cell has more than one {args.as_name}.range() loop: "
-                "use one per checkpointed cell"
-            )
+        names = (self.shell.user_ns, parse_names(args.save), args.directory is not None)
+        try:
+            notes = check_cell(self.shell.transform_cell(cell), args.as_name, *names)
+        except CellShapeError as exc:
+            raise UsageError(str(exc)) from None
+        for note in notes:
+            print(f"Warning: {note}", file=sys.stderr)
         progress = Progress(f"checkpointed {args.name}")
         ckpt = None
         try:

@@ -146,7 +146,8 @@ def checkpointed(
     """Run a block of training that resumes from the newest confirmed checkpoint on Drive.
 
     ``save`` names variables of ``namespace`` (the caller's globals by default) or maps names to
-    objects. The block gets a :class:`Checkpoint`; loop with ``for step in ckpt.range(n)``.
+    objects. The block gets a :class:`Checkpoint`; loop with ``for epoch, batch in
+    ckpt.batches(loader, epochs=n)`` or ``for step in ckpt.range(n)``.
     On leaving the block a final checkpoint is taken and confirmed; on an exception the queued
     one is confirmed and the exception propagates. ``directory`` (``--dir``) is a local folder
     a trainer writes its own checkpoints into: restored before the block, pushed while it

@@ -28,6 +28,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
+from colab_magics.checkpoint.batches import check_state
 from colab_magics.checkpoint.rng import check_rng
 from colab_magics.checkpoint.state import (
     ARRAY,
@@ -40,6 +41,7 @@ from colab_magics.checkpoint.state import (
     is_array,
     is_plain_value,
     is_tensor,
+    state_of,
 )
 from colab_magics.sync.local import file_md5
 
@@ -137,7 +139,7 @@ def blob_for(kind: str, data: Any) -> str:
 def live_state(kind: str, obj: Any) -> Any:
     """What :func:`blob_for` looks at for a live object (its state, not a copy of it)."""
     if kind == STATE_DICT:
-        return obj.state_dict()
+        return state_of(obj)
     if kind == WEIGHTS:
         return list(obj.get_weights())
     return obj
@@ -218,6 +220,8 @@ def read_snapshot(
         entries.append(Entry(name, kind, _entry_data(reader, document, record, kind, blob)))
     try:
         check_rng(document["rng"])
+        if "batches" in document["rng"]:
+            check_state(document["rng"]["batches"])
     except (ValueError, KeyError, TypeError, IndexError, OverflowError, RuntimeError) as exc:
         detail = f"{exc.args[0]!r} is missing" if isinstance(exc, KeyError) else _first_line(exc)
         raise IntegrityError(

@@ -97,6 +97,8 @@ class RestorePlan:
         self.targets = targets
         self.kinds = dict(kinds)
         self.rollback = rollback
+        self.rng_state: dict[str, Any] = {}
+        """The generator states (and loop position) of the checkpoint last restored."""
         live = targets.current()
         self.wanted = {
             name: (kind, blob_for(kind, live_state(kind, live[name])))
@@ -133,4 +135,5 @@ class RestorePlan:
             where = entry.name if entry is not None else "random generators"
             text = (str(exc).strip() or type(exc).__name__).splitlines()
             raise DoesNotFit(f"{where}: {' '.join(line.strip() for line in text)[:300]}") from None
+        self.rng_state = rng_state
         return [e.name for e in entries if self.wanted[e.name][1] == OBJECTS]

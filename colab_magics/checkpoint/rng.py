@@ -7,8 +7,10 @@ and torch are only touched when the user has imported them: they are not our dep
 from __future__ import annotations
 
 import base64
+import contextlib
 import random
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -61,6 +63,20 @@ def restore_rng(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all([_unb64(torch, s) for s in _cuda_states(torch, state)])
 
 
+@contextlib.contextmanager
+def untouched() -> Iterator[None]:
+    """Run a block without it moving any global generator: what it draws is put back after.
+
+    For our own calls into a data loader (its state, rebuilding its iterator on resume), so
+    that they draw nothing an uninterrupted run would not have drawn at that point.
+    """
+    saved = capture_rng()
+    try:
+        yield
+    finally:
+        restore_rng(saved)
+
+
 def check_rng(state: dict[str, Any]) -> None:
     """Raise ``ValueError`` (or ``KeyError``/``TypeError``) unless :func:`restore_rng` can put
     ``state`` back: each part is tried on a throwaway generator, so nothing live changes."""
@@ -86,13 +102,20 @@ def check_rng(state: dict[str, Any]) -> None:
     if "torch_cpu" in state:
         import torch
 
-        torch.Generator().set_state(_unb64(torch, state["torch_cpu"]))
+        check_torch_state(state["torch_cpu"])
         if "torch_cuda" in state and torch.cuda.is_available():
             if not isinstance(state["torch_cuda"], list):
                 raise TypeError("the CUDA generator states are not a list")
             for device, text in enumerate(_cuda_states(torch, state)):
                 if _unb64(torch, text).numel() != torch.cuda.get_rng_state(device).numel():
                     raise ValueError(f"the CUDA generator state of device {device} is not one")
+
+
+def check_torch_state(text: Any) -> None:
+    """Raise unless ``text`` is a torch CPU generator's state, tried on a throwaway one."""
+    import torch
+
+    torch.Generator().set_state(_unb64(torch, text))
 
 
 def _cuda_states(torch: Any, state: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from colab_magics.checkpoint import rng, state
+from colab_magics.checkpoint.batches import BatchLoop
 from colab_magics.checkpoint.deadline import Deadline
 from colab_magics.checkpoint.durations import Cadence
 from colab_magics.checkpoint.formats import BlobInfo, write_snapshot
@@ -117,6 +118,8 @@ class Checkpoint:
         self._fenced: str | None = None
         self._start_note: str | None = None
         self._range_started = False
+        self._loop: BatchLoop | None = None
+        self._resume_loop: dict[str, Any] | None = None
         self._in_range = False
         self._mid_step = False
         self._save_requested = False
@@ -137,32 +140,77 @@ class Checkpoint:
     # -- what the cell calls -------------------------------------------------------------
     def range(self, stop: int) -> Iterator[int]:
         """Step numbers from the resume point up to ``stop``; a finished iteration is a step."""
+        self._claim_loop("range")
+        self.progress.update(total=stop)
+        yield from self._steps(iter(range(self.step, stop)))
+
+    def batches(self, loader: Any, epochs: int = 1) -> Iterator[tuple[int, Any]]:
+        """``(epoch, batch)`` for ``epochs`` passes over ``loader`` (a ``DataLoader`` or any
+        re-iterable of batches); a batch is a step, :attr:`epoch_done` marks an epoch's last.
+
+        Each epoch's order comes from the run's seed and the epoch number; a resume in the
+        middle of an epoch skips the batches already done without loading them and goes on
+        with the order, and the random generators, an unbroken run would have had.
+        """
+        self._claim_loop("batches")
+        try:
+            loop = BatchLoop(
+                loader,
+                epochs,
+                step=self.step,
+                resume=self._resume_loop,
+                say=lambda message: self.progress.update(message=message),
+            )
+        except ValueError as exc:
+            raise CheckpointUsageError(str(exc)) from None
+        self._resume_loop, self._loop = None, loop
+        total = loop.total_steps()
+        if total is not None:
+            self.progress.update(total=total)
+        yield from self._steps(iter(loop), after=loop.finish_batch)
+
+    @property
+    def epoch_done(self) -> bool:
+        """True on the last batch of an epoch of :meth:`batches` (for ``sched.step()``)."""
+        return self._loop is not None and self._loop.epoch_done
+
+    def _claim_loop(self, kind: str) -> None:
         if self._range_started:
             raise CheckpointUsageError(
-                "ckpt.range() can be used for one loop per checkpointed cell: "
-                "put the other loop in its own cell, or nest it inside this one"
+                f"ckpt.{kind}() is this cell's second checkpointed loop: use one ckpt.range() "
+                "or ckpt.batches() loop per checkpointed cell (for epochs: "
+                "for epoch, batch in ckpt.batches(loader, epochs=E):)"
             )
         self._range_started = True
-        self.progress.update(total=stop)
+
+    def _steps(
+        self, items: Iterator[Any], after: Callable[[], None] | None = None
+    ) -> Iterator[Any]:
+        """Yield ``items``, one step each: counted, checkpointed on the cadence, interruptible
+        at the boundary. ``after`` runs as a step ends, before its checkpoint is taken."""
         self._mark = (self.step, self._clock())
         self._in_range = True
         try:
             with _DeferredSignals(self):
-                for step in range(self.step, stop):
-                    self.step = step
+                for item in items:
                     self._mid_step = True
-                    yield step
+                    yield item
                     self._mid_step = False
-                    self.step = step + 1
+                    if after is not None:
+                        after()
+                    self.step += 1
                     self._steps_this_run += 1
                     self._after_step()
                     if self.stopped_for_deadline:
                         return
         finally:
             self._in_range = False
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
     def save(self) -> None:
-        """Checkpoint now; inside ``ckpt.range`` at the end of the current step."""
+        """Checkpoint now; inside ``ckpt.range``/``ckpt.batches`` at the end of the current step."""
         if self._in_range:
             self._save_requested = True
         else:
@@ -219,7 +267,10 @@ class Checkpoint:
         objects = self._objects()
 
         def fill(buffers: state.SnapshotBuffers):
-            return buffers.capture(objects, self._kinds), rng.capture_rng()
+            entries, generators = buffers.capture(objects, self._kinds), rng.capture_rng()
+            if self._loop is not None:
+                generators["batches"] = self._loop.state()
+            return entries, generators
 
         self._persister.take(fill, step=self.step)
         self._last_snapshot_step = self.step
@@ -291,6 +342,7 @@ class Checkpoint:
             self._say_at_start(f"No confirmed checkpoint: starting at step 0{note}", skipped)
             return plan.rollback
         self.step = restored.manifest.step
+        self._resume_loop = plan.rng_state.get("batches")
         self._last_snapshot_step = self.step
         self.restored_from = RestoredFrom(
             restored.manifest.step, restored.manifest.created, restored.location

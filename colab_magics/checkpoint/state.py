@@ -28,6 +28,8 @@ import sys
 from collections import OrderedDict
 from typing import Any
 
+from colab_magics.checkpoint.rng import untouched
+
 STATE_DICT, WEIGHTS, TENSOR, ARRAY, VALUE, PICKLE = (
     "state_dict",
     "weights",
@@ -104,6 +106,18 @@ def classify(name: str, obj: Any) -> str:
     return PICKLE
 
 
+def state_of(obj: Any) -> Any:
+    """``obj.state_dict()``; for something iterated (a stateful data loader) drawing nothing
+    from the global generators: torchdata's ``StatefulDataLoader`` builds its iterator there
+    when it has none, and that draws a seed an unbroken run would not have drawn here."""
+    torch = _torch()
+    module = torch is not None and isinstance(obj, torch.nn.Module)  # nn.Sequential iterates
+    if module or not callable(getattr(obj, "__iter__", None)):
+        return obj.state_dict()
+    with untouched():
+        return obj.state_dict()
+
+
 class SnapshotBuffers:
     """Host copies of captured state, reused from one snapshot to the next.
 
@@ -123,7 +137,7 @@ class SnapshotBuffers:
         for name, obj in objects.items():
             kind = kinds[name]
             if kind == STATE_DICT:
-                live = obj.state_dict()
+                live = state_of(obj)
             elif kind == WEIGHTS:
                 live = list(obj.get_weights())
             elif kind == PICKLE:

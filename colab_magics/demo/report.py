@@ -7,6 +7,7 @@ import re
 
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)\b", re.M)
 RESUMED = re.compile(r"^Resumed from step (\d+) \(([^)]*)\)", re.M)
+WHERE = re.compile(r"^Resumed from step \d+ .*, in epoch (\d+) after batch (\d+)/(\d+)$", re.M)
 FRESH = re.compile(r"^No confirmed checkpoint: starting at step 0", re.M)
 FINISHED = re.compile(r"^trained to step (\d+)/(\d+)", re.M)
 DIGEST = re.compile(r"^final weights sha256 ([0-9a-f]{64})$", re.M)
@@ -35,6 +36,12 @@ class Runtime:
     def resumed(self) -> tuple[int, str] | None:
         found = RESUMED.search(self.text)
         return (int(found.group(1)), found.group(2)) if found else None
+
+    @property
+    def resumed_in_epoch(self) -> tuple[int, int, int] | None:
+        """(epoch, batches done in it, batches an epoch) where the notebook says so."""
+        found = WHERE.search(self.text)
+        return (int(found[1]), int(found[2]), int(found[3])) if found else None
 
     @property
     def started_fresh(self) -> bool:
@@ -84,11 +91,18 @@ def claims(killed: Runtime, resumed: Runtime, reference: Runtime, total: int) ->
     else:
         step, age = got
         redone = n - step if n is not None else None
+        where, mid_epoch = "", True
+        if resumed.resumed_in_epoch is not None:
+            epoch, batch, per_epoch = resumed.resumed_in_epoch
+            mid_epoch = 0 < batch < per_epoch
+            where = f"; in the middle of epoch {epoch}, after batch {batch}/{per_epoch}"
+            if not mid_epoch:
+                where = f"; at the start of epoch {epoch}, not in the middle of one"
         out.append(
             Claim(
-                n is not None and 0 < step <= n,
+                n is not None and 0 < step <= n and mid_epoch,
                 f"runtime 2, on an empty disk, resumed from confirmed step {step} ({age}): "
-                f"{redone} steps redone",
+                f"{redone} steps redone{where}",
             )
         )
     done = resumed.finished

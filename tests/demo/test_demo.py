@@ -28,7 +28,7 @@ def test_demo_kills_resumes_and_matches_an_uninterrupted_run(tmp_path):
     killed = re.search(r"\[ok\] killed runtime 1 with SIGKILL at step (\d+)/(\d+)", report)
     resumed = re.search(
         r"\[ok\] runtime 2, on an empty disk, resumed from confirmed step (\d+) "
-        r"\(([^)]*) ago\): (\d+) steps redone",
+        r"\(([^)]*) ago\): (\d+) steps redone; in the middle of epoch \d+, after batch",
         report,
     )
     assert killed and resumed, report
@@ -70,9 +70,9 @@ def test_demo_exits_nonzero_when_the_run_does_not_resume(tmp_path):
     # The same notebook, shorter, but its training cell ignores checkpoints: runtime 2 starts
     # over, so the resume claim must fail and the exit status say so.
     text = DEFAULT_NOTEBOOK.read_text(encoding="utf-8")
-    assert "STEPS = 300" in text and "--keep 2" in text
+    assert "EPOCHS = 8" in text and "--keep 2" in text
     variant = tmp_path / "fresh.ipynb"
-    variant.write_text(text.replace("STEPS = 300", "STEPS = 100").replace("--keep 2", "--fresh"))
+    variant.write_text(text.replace("EPOCHS = 8", "EPOCHS = 3").replace("--keep 2", "--fresh"))
     done = subprocess.run(
         [sys.executable, "-m", "colab_magics", "demo", "--notebook", str(variant)],
         cwd=tmp_path,
@@ -83,5 +83,5 @@ def test_demo_exits_nonzero_when_the_run_does_not_resume(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Demo report: A CLAIM FAILED" in done.stdout
     assert "[FAILED] runtime 2 did not resume from a checkpoint" in done.stdout
-    assert "[ok] killed runtime 1 with SIGKILL at step 60/100" in done.stdout
+    assert "[ok] killed runtime 1 with SIGKILL at step 80/123" in done.stdout
     assert (tmp_path / "demo.executed.ipynb").exists()  # the default: in the current directory

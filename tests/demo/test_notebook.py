@@ -50,5 +50,16 @@ def test_training_cell_saves_state_on_a_cadence_and_prints_progress():
     (training,) = [code for code in _code() if code.startswith("%%checkpointed")]
     first = training.splitlines()[0]
     assert "--save model,opt" in first and "--every" in first
-    assert "ckpt.range(STEPS)" in training
-    assert 'print(f"step {step + 1}/{STEPS}' in training  # what the runner watches
+    assert "ckpt.batches(loader, epochs=EPOCHS)" in training
+    assert "if ckpt.epoch_done:\n        sched.step()" in training
+    assert 'print(f"step {ckpt.step + 1}/{STEPS}' in training  # what the runner watches
+
+
+def test_the_loader_shuffles_and_checkpoints_fall_inside_epochs():
+    """The kill is at 60% of the steps and checkpoints every 25: no checkpoint step is an
+    epoch's end, so the resume is always in the middle of an epoch."""
+    setup = next(code for code in _code() if "DataLoader(" in code)
+    assert "shuffle=True" in setup
+    per_epoch = -(-8 * 1024 // 200)
+    assert "batch_size=200" in setup and "EPOCHS = 8" in setup
+    assert all(step % per_epoch for step in range(25, 8 * per_epoch, 25))

@@ -41,6 +41,16 @@ def test_a_different_digest_fails_the_weights_claim():
     assert _verdicts(runs) == [True, True, True, False]
 
 
+def test_a_resume_at_an_epoch_start_does_not_prove_a_mid_epoch_one():
+    line = "Resumed from step 164 (9s ago) from drive:x, in epoch 5 after batch {}/41\n"
+    mid = _runs(resumed=line.format(11) + _runs()["resumed"].text)
+    assert _verdicts(mid)[1]
+    start = _runs(resumed=line.format(0) + _runs()["resumed"].text)
+    assert not _verdicts(start)[1]
+    text = claims(start["killed"], start["resumed"], start["reference"], 300)[1].text
+    assert "at the start of epoch 5, not in the middle of one" in text
+
+
 def test_starting_over_is_not_resuming():
     runs = _runs()
     runs["resumed"].text = runs["resumed"].text.replace(
