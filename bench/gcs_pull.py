@@ -1,0 +1,177 @@
+"""Pulling from a bucket, and the checkpoint stall with a bucket as the store.
+
+Pull: ``colab_magics.gcs.pull`` vs the naive way, against one gcp-storage-emulator process
+(in memory), in the same run. Naive for many objects: list, then one sequential
+``download_as_bytes`` per object; for one big object: one single-stream download to a file
+(what ``gsutil cp`` does without sliced downloads). Stall: a ``checkpointed`` loop with the
+bucket store vs the Drive store (our emulator), same state; the store is behind the persister,
+so the two should be equal within noise.
+
+    python bench/gcs_pull.py [--objects 2000] [--kib 10] [--big-mib 256] [--stall-mib 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _emulator import BENCH_TOKEN, emulator_process
+
+BUCKET = "bench-bucket"
+
+
+@contextmanager
+def gcs_emulator() -> Iterator[str]:
+    """gcp-storage-emulator in its own process, in memory; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gcp_storage_emulator",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--in-memory",
+            "-q",
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def seed(client, objects: int, kib: int, big_mib: int) -> None:
+    bucket = client.client.create_bucket(BUCKET)
+    payload = os.urandom(kib << 10)
+    for i in range(objects):
+        bucket.blob(f"small/{i:05d}.bin").upload_from_string(payload[:-8] + i.to_bytes(8, "big"))
+    big = os.urandom(big_mib << 20)
+    bucket.blob("big/data.bin").upload_from_string(big)
+
+
+def naive_small(client, dest: str) -> float:
+    started = time.perf_counter()
+    os.makedirs(dest)
+    for blob in client.client.list_blobs(BUCKET, prefix="small/"):
+        with open(os.path.join(dest, blob.name.rsplit("/", 1)[-1]), "wb") as out:
+            out.write(blob.download_as_bytes())
+    return time.perf_counter() - started
+
+
+def naive_big(client, dest: str) -> float:
+    started = time.perf_counter()
+    client.client.bucket(BUCKET).blob("big/data.bin").download_to_filename(dest)
+    return time.perf_counter() - started
+
+
+def ours(url: str, dest: str, jobs: int) -> float:
+    from colab_magics.gcs import GcsClient, pull
+
+    started = time.perf_counter()
+    report = pull(url, dest, client=GcsClient(), jobs=jobs)
+    elapsed = time.perf_counter() - started
+    assert report.ok and report.downloaded, report.summary()
+    return elapsed
+
+
+def stall(store, namespace: dict, run: str, count: int) -> list[float]:
+    from colab_magics.checkpoint.api import checkpointed
+
+    stalls = []
+    with checkpointed(run, save=list(namespace), namespace=namespace, every="1", keep=2,
+                      store=store, fresh=True) as ckpt:  # fmt: skip
+        steps = ckpt.range(count)
+        next(steps)
+        for _ in range(count - 1):
+            started = time.perf_counter()
+            next(steps)
+            stalls.append(time.perf_counter() - started)
+        ckpt.wait()
+    return stalls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--objects", type=int, default=2000)
+    parser.add_argument("--kib", type=int, default=10)
+    parser.add_argument("--big-mib", type=int, default=256)
+    parser.add_argument("--stall-mib", type=int, default=256)
+    parser.add_argument("--repeat", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=16)
+    args = parser.parse_args()
+    with gcs_emulator() as gurl, tempfile.TemporaryDirectory() as tmp:
+        os.environ["STORAGE_EMULATOR_HOST"] = gurl
+        from colab_magics.gcs import GcsClient
+
+        client = GcsClient()
+        seed(client, args.objects, args.kib, args.big_mib)
+        print(f"# load before: {os.getloadavg()}")
+        slow = naive_small(client, os.path.join(tmp, "n-small"))
+        fast = ours(f"gs://{BUCKET}/small", os.path.join(tmp, "o-small"), args.jobs)
+        print(f"{args.objects} objects of {args.kib} KiB: naive {slow:.1f} s | ours {fast:.1f} s"
+              f" | {slow / fast:.2f}x")  # fmt: skip
+        shutil.rmtree(os.path.join(tmp, "n-small"))
+        shutil.rmtree(os.path.join(tmp, "o-small"))
+        slow = naive_big(client, os.path.join(tmp, "n-big.bin"))
+        os.unlink(os.path.join(tmp, "n-big.bin"))
+        fast = ours(f"gs://{BUCKET}/big/data.bin", os.path.join(tmp, "o-big.bin"), args.jobs)
+        os.unlink(os.path.join(tmp, "o-big.bin"))
+        print(f"one {args.big_mib} MiB object: naive {slow:.1f} s | ours {fast:.1f} s "
+              f"(verified) | {slow / fast:.2f}x")  # fmt: skip
+
+        import numpy as np
+
+        from colab_magics.checkpoint.drive_store import DriveCheckpointStore
+        from colab_magics.drive import connect
+        from colab_magics.gcs.store import GcsCheckpointStore
+
+        os.environ["COLAB_MAGICS_STAGING"] = os.path.join(tmp, "staging")
+        state = {"w": np.random.default_rng(0).random((args.stall_mib << 20) // 8)}
+        with emulator_process() as durl:
+            drive = connect(url=durl, token=BENCH_TOKEN)
+            results = {}
+            for label, store in (
+                ("drive", DriveCheckpointStore(drive, "bench/stall", run="stall")),
+                ("gs://", GcsCheckpointStore(client, f"gs://{BUCKET}/stall", run="stall")),
+            ):
+                results[label] = stall(store, state, "stall", args.repeat + 1)
+            drive.close()
+        for label, values in results.items():
+            median, most = statistics.median(values) * 1000, max(values) * 1000
+            print(
+                f"stall {args.stall_mib} MiB to {label}: median {median:.1f} ms, max {most:.1f} ms"
+            )
+        ratio = statistics.median(results["gs://"]) / statistics.median(results["drive"])
+        print(f"gs:// / drive stall: {ratio:.2f}")
+        print(f"# load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
