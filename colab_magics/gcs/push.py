@@ -144,10 +144,14 @@ def upload_bytes(
     *,
     if_generation_match: int | None = 0,
     content_type: str = "application/octet-stream",
+    metadata: dict[str, str] | None = None,
 ) -> GcsObject:
-    """Upload ``data`` as ``name``, confirmed by md5, under a generation precondition."""
+    """Upload ``data`` as ``name`` (with custom ``metadata``), confirmed by md5, under a
+    generation precondition."""
     blob = client.blob(bucket, name)
     blob.md5_hash = md5_b64(md5)
+    if metadata:
+        blob.metadata = metadata
     client.count()
     try:
         blob.upload_from_string(
