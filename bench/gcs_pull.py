@@ -3,11 +3,14 @@
 Pull: ``colab_magics.gcs.pull`` vs the naive way, against one gcp-storage-emulator process
 (in memory), in the same run. Naive for many objects: list, then one sequential
 ``download_as_bytes`` per object; for one big object: one single-stream download to a file
-(what ``gsutil cp`` does without sliced downloads). Stall: a ``checkpointed`` loop with the
+(what ``gsutil cp`` does without sliced downloads). ``--latency`` puts a proxy in front of
+the emulator that delays every request by that many seconds (GCS's round trip; the emulator
+answers at once). Stall: a ``checkpointed`` loop with the
 bucket store vs the Drive store (our emulator), same state; the store is behind the persister,
 so the two should be equal within noise.
 
-    python bench/gcs_pull.py [--objects 2000] [--kib 10] [--big-mib 256] [--stall-mib 256]
+    python bench/gcs_pull.py [--objects 2000] [--kib 10] [--big-mib 1024] [--stall-mib 256]
+                             [--latency 0 0.05]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -67,6 +71,49 @@ def gcs_emulator() -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+class DelayProxy:
+    """Forwards loopback TCP to ``port``, holding back each answer by ``delay`` seconds (the
+    emulator speaks HTTP/1.0: one request per connection). The answer is held, not the
+    request: the emulator serves one connection at a time, as if the network were slow
+    but the server not."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.upstream, self.delay = port, delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream))
+            threading.Thread(target=self._pipe, args=(conn, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, conn, True), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, answer: bool) -> None:
+        try:
+            first = True
+            while data := src.recv(1 << 20):
+                if answer and first:
+                    time.sleep(self.delay)
+                    first = False
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
 def seed(client, objects: int, kib: int, big_mib: int) -> None:
     bucket = client.client.create_bucket(BUCKET)
     payload = os.urandom(kib << 10)
@@ -79,23 +126,25 @@ def seed(client, objects: int, kib: int, big_mib: int) -> None:
 def naive_small(client, dest: str) -> float:
     started = time.perf_counter()
     os.makedirs(dest)
-    for blob in client.client.list_blobs(BUCKET, prefix="small/"):
-        with open(os.path.join(dest, blob.name.rsplit("/", 1)[-1]), "wb") as out:
-            out.write(blob.download_as_bytes())
+    bucket = client.client.bucket(BUCKET)
+    for listed in client.client.list_blobs(BUCKET, prefix="small/"):
+        # By name, not by the listing's mediaLink, which names the emulator, not the proxy.
+        with open(os.path.join(dest, listed.name.rsplit("/", 1)[-1]), "wb") as out:
+            out.write(bucket.blob(listed.name).download_as_bytes())
     return time.perf_counter() - started
 
 
-def naive_big(client, dest: str) -> float:
+def naive_big(client, dest: str, checksum: str = "auto") -> float:
     started = time.perf_counter()
-    client.client.bucket(BUCKET).blob("big/data.bin").download_to_filename(dest)
+    client.client.bucket(BUCKET).blob("big/data.bin").download_to_filename(dest, checksum=checksum)
     return time.perf_counter() - started
 
 
-def ours(url: str, dest: str, jobs: int) -> float:
-    from colab_magics.gcs import GcsClient, pull
+def ours(client, url: str, dest: str, jobs: int) -> float:
+    from colab_magics.gcs import pull
 
     started = time.perf_counter()
-    report = pull(url, dest, client=GcsClient(), jobs=jobs)
+    report = pull(url, dest, client=client, jobs=jobs)
     elapsed = time.perf_counter() - started
     assert report.ok and report.downloaded, report.summary()
     return elapsed
@@ -121,7 +170,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--objects", type=int, default=2000)
     parser.add_argument("--kib", type=int, default=10)
-    parser.add_argument("--big-mib", type=int, default=256)
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.05])
     parser.add_argument("--stall-mib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=16)
@@ -133,18 +183,25 @@ def main() -> None:
         client = GcsClient()
         seed(client, args.objects, args.kib, args.big_mib)
         print(f"# load before: {os.getloadavg()}")
-        slow = naive_small(client, os.path.join(tmp, "n-small"))
-        fast = ours(f"gs://{BUCKET}/small", os.path.join(tmp, "o-small"), args.jobs)
-        print(f"{args.objects} objects of {args.kib} KiB: naive {slow:.1f} s | ours {fast:.1f} s"
-              f" | {slow / fast:.2f}x")  # fmt: skip
-        shutil.rmtree(os.path.join(tmp, "n-small"))
-        shutil.rmtree(os.path.join(tmp, "o-small"))
-        slow = naive_big(client, os.path.join(tmp, "n-big.bin"))
-        os.unlink(os.path.join(tmp, "n-big.bin"))
-        fast = ours(f"gs://{BUCKET}/big/data.bin", os.path.join(tmp, "o-big.bin"), args.jobs)
-        os.unlink(os.path.join(tmp, "o-big.bin"))
-        print(f"one {args.big_mib} MiB object: naive {slow:.1f} s | ours {fast:.1f} s "
-              f"(verified) | {slow / fast:.2f}x")  # fmt: skip
+        port = int(gurl.rsplit(":", 1)[1])
+        for latency in args.latency:
+            proxy = DelayProxy(port, latency)
+            near = GcsClient(endpoint=proxy.url, anonymous=True)
+            slow = naive_small(near, os.path.join(tmp, "n-small"))
+            fast = ours(near, f"gs://{BUCKET}/small", os.path.join(tmp, "o-small"), args.jobs)
+            print(f"{args.objects} objects of {args.kib} KiB, latency {latency * 1000:.0f} ms: "
+                  f"naive {slow:.1f} s | ours {fast:.1f} s | {slow / fast:.2f}x")  # fmt: skip
+            shutil.rmtree(os.path.join(tmp, "n-small"))
+            shutil.rmtree(os.path.join(tmp, "o-small"))
+            proxy.close()
+        big = os.path.join(tmp, "big.bin")
+        for checksum in ("auto", "md5"):
+            slow = naive_big(client, big, checksum)
+            os.unlink(big)
+            fast = ours(client, f"gs://{BUCKET}/big/data.bin", big, args.jobs)
+            os.unlink(big)
+            print(f"one {args.big_mib} MiB object: naive (checksum={checksum}) {slow:.1f} s | "
+                  f"ours {fast:.1f} s (md5-verified) | {slow / fast:.2f}x")  # fmt: skip
 
         import numpy as np
 
