@@ -15,10 +15,9 @@ from typing import Any
 from colab_magics.gcs.client import GcsClient, open_client
 from colab_magics.gcs.paths import GsPath
 from colab_magics.gcs.pull import object_download, object_get
-from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import SyncError
 from colab_magics.sync.report import SyncReport
-from colab_magics.sync.unpack import extract_remote, refuse_mount, require_archive
+from colab_magics.sync.unpack import Archive, extract_remote, refuse_mount, require_archive
 
 
 def pull_extract(
@@ -35,30 +34,16 @@ def pull_extract(
 
     ``max_size`` (bytes) replaces the extraction's size limit, as for Drive's pull.
     """
-    target = os.fspath(local)
-    refuse_mount(target)
+    refuse_mount(os.fspath(local))
     require_archive(path.name, str(path))
-    report = SyncReport()
-    feedback = fb.Feedback(progress)
-    action = f"Extraction of {path} into {target!r}"
-    client = open_client(client)
-    with fb.run(report, feedback, client, action=action, where=target):  # type: ignore[arg-type]
-        obj = client.stat(path.bucket, path.name)
+    store = open_client(client)
+
+    def find() -> Archive:
+        obj = store.stat(path.bucket, path.name)
         if obj is None:
             raise SyncError(f"{path} does not exist (object names are case sensitive)")
-        bucket_and_name = hashlib.sha256(f"{obj.bucket}/{obj.name}".encode()).hexdigest()[:16]
-        extract_remote(
-            object_download("", obj, ""),
-            object_get(client),
-            target,
-            key=("gcs", bucket_and_name, str(obj.generation)),
-            name=obj.name,
-            label=str(path),
-            report=report,
-            feedback=feedback,
-            action=action,
-            cache_dir=cache_dir,
-            keep_archive=keep_archive,
-            max_size=max_size,
-        )
-    return report
+        named = hashlib.sha256(f"{obj.bucket}/{obj.name}".encode()).hexdigest()[:16]
+        return Archive(object_download("", obj, ""), ("gcs", named, str(obj.generation)), obj.name)
+
+    extracting = {"keep_archive": keep_archive, "cache_dir": cache_dir, "max_size": max_size}
+    return extract_remote(find, object_get(store), local, str(path), store, progress, **extracting)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,16 @@ from colab_magics.sync.local import Md5Cache, default_cache_dir, save_json
 from colab_magics.sync.pull import Download, Get, drive_get, fetch, require
 from colab_magics.sync.remote import drive_parts
 from colab_magics.sync.report import SyncReport
+
+
+@dataclasses.dataclass(frozen=True)
+class Archive:
+    """An archive in a store, found: what to download, what names its content (an id and
+    its hash, an object and its generation), and its own name (its kind)."""
+
+    remote: Download
+    key: tuple[str, ...]
+    name: str
 
 
 def pull_extract(
@@ -43,83 +54,74 @@ def pull_extract(
     """Download the archive ``drive_path`` and extract it into the local folder ``local``
     (``max_size``: see :func:`colab_magics.sync.archive.extract`)."""
     parts = drive_parts(client, drive_path)
-    target = os.fspath(local)
-    refuse_mount(target, client.mount_root)
-    report = SyncReport()
-    feedback = fb.Feedback(progress)
-    action = f"Extraction of drive:{join(parts)} into {target!r}"
-    with fb.run(report, feedback, client, action=action, where=target):
+    refuse_mount(os.fspath(local), client.mount_root)
+
+    def find() -> Archive:
         file = require(client, parts)
         if file.is_folder:
             raise SyncError(
                 f"drive:{join(parts)} is a folder; extract takes one archive file "
                 "(.zip, .tar, .tar.gz, .tgz). Pull the folder without extract instead."
             )
-        extract_remote(
-            Download.drive("", file, ""),
-            drive_get(client),
-            target,
-            key=(file.id, str(file.md5)),
-            name=file.name,
-            label=f"drive:{join(parts)}",
-            report=report,
-            feedback=feedback,
-            action=action,
-            cache_dir=cache_dir,
-            keep_archive=keep_archive,
-            max_size=max_size,
-        )
-    return report
+        return Archive(Download.drive("", file, ""), (file.id, str(file.md5)), file.name)
+
+    options = {"keep_archive": keep_archive, "cache_dir": cache_dir, "max_size": max_size}
+    return extract_remote(
+        find, drive_get(client), local, f"drive:{join(parts)}", client, progress, **options
+    )
 
 
 def extract_remote(
-    remote: Download,
+    find: Callable[[], Archive],
     get: Get,
-    target: str,
-    *,
-    key: tuple[str, ...],
-    name: str,
+    local: str | os.PathLike[str],
     label: str,
-    report: SyncReport,
-    feedback: fb.Feedback,
-    action: str,
-    cache_dir: str | os.PathLike[str] | None = None,
+    client: Any,
+    progress: Any = None,
+    *,
     keep_archive: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
     max_size: int | None = None,
-) -> None:
-    """Fetch the archive ``remote`` (from any store, with ``get``) into the cache folder and
-    extract it into ``target``, unless a record says this extraction is done and still there.
+) -> SyncReport:
+    """Find the archive (``find()``, in any store), fetch it with ``get`` into the cache
+    folder and extract it into ``local``, unless a record says this extraction is done and
+    still there. ``label`` is what messages call the archive (``drive:a/b.zip``).
 
-    ``key`` names the archive's content (an id and its hash, an object and its generation): a
-    changed archive is a different local file and a different record. ``name`` is the
-    archive's own name (its kind), ``label`` what messages call it (``drive:a/b.zip``).
+    A changed archive (another ``key``) is a different local file and a different record.
     """
-    suffix = require_archive(name, label)
-    record = _record_path(cache_dir, key, target)
-    done = _finished(record)
-    if done is not None:  # extracted before and still all there: nothing to fetch
-        report.skipped = done
-        return
-    folder = os.path.join(cache_dir or default_cache_dir(), "archives")
-    os.makedirs(folder, exist_ok=True)
-    local = "-".join(key) + suffix
-    archive = dataclasses.replace(remote, rel=local, dest=os.path.join(folder, local))
-    fetch([archive], get, Md5Cache(folder, cache_dir), 1, report, feedback, action)
-    if not report.ok:
-        return
-    report.skipped = 0  # from here on: archive entries, not the archive
-    feedback.phase("extracting")
-    _, placed = extract_placed(
-        archive.dest,
-        target,
-        progress=feedback.transfer,
-        report=report,
-        name=name.rsplit("/", 1)[-1],
-        max_size=max_size,
-    )
-    save_json(record, _record(key, target, placed))
-    if not keep_archive:
-        os.unlink(archive.dest)
+    target = os.fspath(local)
+    report = SyncReport()
+    feedback = fb.Feedback(progress)
+    action = f"Extraction of {label} into {target!r}"
+    with fb.run(report, feedback, client, action=action, where=target):
+        found = find()
+        suffix = require_archive(found.name, label)
+        record = _record_path(cache_dir, found.key, target)
+        done = _finished(record)
+        if done is not None:  # extracted before and still all there: nothing to fetch
+            report.skipped = done
+            return report
+        folder = os.path.join(cache_dir or default_cache_dir(), "archives")
+        os.makedirs(folder, exist_ok=True)
+        name = "-".join(found.key) + suffix
+        archive = dataclasses.replace(found.remote, rel=name, dest=os.path.join(folder, name))
+        fetch([archive], get, Md5Cache(folder, cache_dir), 1, report, feedback, action)
+        if not report.ok:
+            return report
+        report.skipped = 0  # from here on: archive entries, not the archive
+        feedback.phase("extracting")
+        _, placed = extract_placed(
+            archive.dest,
+            target,
+            progress=feedback.transfer,
+            report=report,
+            name=found.name.rsplit("/", 1)[-1],
+            max_size=max_size,
+        )
+        save_json(record, _record(found.key, target, placed))
+        if not keep_archive:
+            os.unlink(archive.dest)
+    return report
 
 
 def archive_suffix(name: str) -> str | None:
