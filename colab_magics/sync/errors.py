@@ -76,8 +76,6 @@ def fatal_message(exc: BaseException, *, action: str, where: str, client: Any = 
     endpoint); Drive's get the Drive-specific fix here.
     """
     again = "Run the same command again afterwards: files already done are skipped."
-    if isinstance(exc, _gcs_fatal()[:2]):
-        return f"{action} stopped: {exc} {again}"
     if isinstance(exc, DriveQuotaError):
         return (
             f"{action} stopped: your Google Drive is full, so Drive refused the upload. "
@@ -85,7 +83,7 @@ def fatal_message(exc: BaseException, *, action: str, where: str, client: Any = 
             "or delete big trees permanently with `%drive_purge PATH`, or buy more storage. "
             + again
         )
-    if isinstance(exc, DriveAuthError):
+    if isinstance(exc, (DriveAuthError, *_gcs_fatal()[:2])):
         return f"{action} stopped: {exc} {again}"
     if is_unreachable(exc):
         target = getattr(client, "description", "") or getattr(client, "root_url", "Drive")
