@@ -1,7 +1,7 @@
 """``pull``: bring a ``gs://`` object or prefix to local disk, fetching only what differs.
 
 The same contract as Drive's pull, through the same store-neutral fetch
-(:func:`colab_magics.sync.pull.fetch`): a local file with the object's size and hash is kept
+(:func:`colab_magics.sync.fetch.fetch`): a local file with the object's size and hash is kept
 (its hash cached by size and mtime), everything else is downloaded in parallel, verified, and
 only then given its final name; a run killed half way is continued by running it again, big
 objects from where their download stopped.
@@ -18,8 +18,8 @@ from colab_magics.gcs.download import download
 from colab_magics.gcs.paths import GsPath, parse_gs, unsafe_reason
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import SyncError
+from colab_magics.sync.fetch import Download, Get, fetch
 from colab_magics.sync.local import Md5Cache
-from colab_magics.sync.pull import Download, Get, fetch
 from colab_magics.sync.report import SyncReport
 
 
@@ -106,12 +106,12 @@ def _folder_items(
 
 
 def object_download(rel: str, obj: GcsObject, dest: str) -> Download:
-    """``obj`` as an item of the store-neutral :func:`colab_magics.sync.pull.fetch`."""
+    """``obj`` as an item of the store-neutral :func:`colab_magics.sync.fetch.fetch`."""
     return Download(rel, dest, obj.size, obj.md5, obj.crc32c, remote=obj)
 
 
 def object_get(client: GcsClient) -> Get:
-    """The :data:`colab_magics.sync.pull.Get` for objects of ``client``."""
+    """The :data:`colab_magics.sync.fetch.Get` for objects of ``client``."""
 
     def get(d: Download, progress: Callback) -> object:
         if os.path.isdir(d.dest):

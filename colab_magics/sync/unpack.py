@@ -25,8 +25,9 @@ from colab_magics.drive.paths import COLAB_MOUNT, join
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.archive import Placed, archive_kind, extract_placed
 from colab_magics.sync.errors import SyncError
+from colab_magics.sync.fetch import Download, Get, fetch
 from colab_magics.sync.local import Md5Cache, default_cache_dir, save_json
-from colab_magics.sync.pull import Download, Get, drive_get, fetch, require
+from colab_magics.sync.pull import drive_download, drive_get, require
 from colab_magics.sync.remote import drive_parts
 from colab_magics.sync.report import SyncReport
 
@@ -63,7 +64,7 @@ def pull_extract(
                 f"drive:{join(parts)} is a folder; extract takes one archive file "
                 "(.zip, .tar, .tar.gz, .tgz). Pull the folder without extract instead."
             )
-        return Archive(Download.drive("", file, ""), (file.id, str(file.md5)), file.name)
+        return Archive(drive_download("", file, ""), (file.id, str(file.md5)), file.name)
 
     options = {"keep_archive": keep_archive, "cache_dir": cache_dir, "max_size": max_size}
     return extract_remote(
