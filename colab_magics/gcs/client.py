@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from colab_magics.gcs.errors import EXTRA_HINT, GcsMissingLibrary, GcsNotFound, map_exception
@@ -49,6 +49,8 @@ class GcsObject:
     """Base64, as GCS gives it."""
     created: float
     """Unix time the generation was written (``timeCreated``)."""
+    metadata: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
+    """The object's custom metadata."""
 
     @property
     def id(self) -> str:
@@ -70,6 +72,7 @@ class GcsObject:
             md5=md5_hex(blob.md5_hash),
             crc32c=blob.crc32c,
             created=created.timestamp() if isinstance(created, dt.datetime) else 0.0,
+            metadata=dict(blob.metadata or {}),
         )
 
 

@@ -2,17 +2,11 @@
 
 The classes are ``RuntimeError`` s with a message that says what to do; sync treats
 :class:`GcsAuthError` and :class:`GcsUnreachable` as fatal for a whole run (no further object
-can succeed), retries :class:`GcsTransient`, and reports the rest per object.
+can succeed: ``colab_magics.sync.errors.is_fatal``), retries :class:`GcsTransient`, and
+reports the rest per object.
 """
 
 from __future__ import annotations
-
-import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from colab_magics.sync.report import SyncReport
 
 EXTRA_HINT = "pip install 'colab_magics[gcs]'"
 
@@ -110,31 +104,3 @@ def map_exception(exc: BaseException, *, what: str = "") -> BaseException:
             return GcsTransient(f"{where}GCS answered {status}", status=status)
         return GcsError(f"{where}GCS answered {status}", status=status)
     return exc
-
-
-def is_fatal(exc: BaseException) -> bool:
-    """Whether no further object of the run can succeed after ``exc`` (auth, unreachable)."""
-    from colab_magics.sync.errors import is_disk_full
-
-    return isinstance(exc, (GcsAuthError, GcsUnreachable, GcsMissingLibrary)) or is_disk_full(exc)
-
-
-@contextlib.contextmanager
-def aborting(report: SyncReport, action: str) -> Iterator[None]:
-    """Turn a failure that stops the whole run (credentials, unreachable) into
-    :class:`SyncAborted` with the fix, as sync does for Drive; the report says how far it got."""
-    from colab_magics.drive.pool import Stopped
-    from colab_magics.sync.errors import SyncAborted
-
-    again = "Run the same command again afterwards: what is done is skipped."
-    try:
-        yield
-    except Stopped as stopped:
-        if not isinstance(stopped.cause, GcsError):
-            raise
-        report.errors.setdefault(stopped.key, str(stopped.cause))
-        raise SyncAborted(f"{action} stopped: {stopped.cause} {again}", report) from stopped.cause
-    except GcsError as exc:
-        if not is_fatal(exc) or isinstance(exc, GcsMissingLibrary):
-            raise
-        raise SyncAborted(f"{action} stopped: {exc} {again}", report) from exc

@@ -1,219 +1,92 @@
-"""One runtime per run in a bucket: a lease object swapped with ``ifGenerationMatch``.
+"""One runtime per run in a bucket: the lease of ``colab_magics.checkpoint.lease``, on objects.
 
-The Drive lease (``colab_magics.checkpoint.lease``) needs a file per runtime and an ordering
-rule, because Drive has no compare-and-swap. GCS has one: a write that names the generation
-it expects fails (412) if anyone wrote in between. So a run has a single object
-``PREFIX/lease.json``:
+Each runtime that wants the run writes ``PREFIX/lease-<token>`` and follows the same rules as
+on Drive (the oldest live lease holds the run; a lease unrenewed for its TTL is fenced). What
+a bucket adds are preconditions, which make each step safer than on Drive:
 
-- taking it: create it with ``ifGenerationMatch=0``; or, when it exists, watch its
-  generation: one that moves means a live runtime (refused); one that stays unchanged for the
-  TTL (or was written more than twice the TTL ago) is stale, and is replaced with
-  ``ifGenerationMatch=<that generation>`` — of several takers exactly one wins;
-- holding it: rewrite it every TTL/6 with ``ifGenerationMatch=<our generation>``; a 412 or 404
-  means another runtime took it, and this one stops checkpointing at once;
-- a manifest is written only while the last confirmed renewal was sent less than TTL/2 ago,
-  as on Drive, so a taker (who waits a full TTL) and the old holder never write together.
+- a lease is created with ``ifGenerationMatch=0``, and renewed by rewriting it with
+  ``ifGenerationMatch=<the generation we wrote last>``: once another runtime has deleted it (a
+  takeover), the renewal fails (412) instead of bringing it back, and this runtime stops;
+- a stale lease is deleted with the generation that was judged stale, so a renewal that lands
+  in between keeps it.
 
-The lease has the Drive lease's surface (``check``, ``valid``, ``token``, ``waited``,
-``on_lost``, ``release``), so the checkpoint engine treats both alike.
+A rewrite is a new generation with a new ``timeCreated``: that is the heartbeat. The lease's
+age in the order is the first generation's ``timeCreated``, carried along in its metadata.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
-import os
-import secrets
-import socket
-import threading
-import time
-from collections.abc import Callable
 
-from colab_magics.checkpoint.lease import (
-    LeaseLost,
-    LeaseRefused,
-    LeaseUnconfirmed,
-    Waited,
-    lease_seconds,
-)
+from colab_magics.checkpoint.lease import NAME, Lease, LeaseFile, LeaseGone, hold
 from colab_magics.gcs.client import GcsClient, GcsObject
-from colab_magics.gcs.download import read_bytes
 from colab_magics.gcs.errors import GcsError, GcsNotFound, GcsPreconditionFailed
 from colab_magics.gcs.push import upload_bytes
 from colab_magics.progress import Progress
-from colab_magics.units import format_seconds
 
-LEASE_NAME = "lease.json"
+_EMPTY_MD5 = hashlib.md5(b"").hexdigest()
+_SINCE = "lease_created"
+"""Metadata key: the ``timeCreated`` of the lease's first generation (its place in line)."""
 
 
-class GcsLease:
-    """This runtime's lease on one run's prefix; made by :func:`acquire`."""
+class BucketLeaseFiles:
+    """:class:`colab_magics.checkpoint.lease.LeaseFiles` below one bucket prefix."""
 
-    def __init__(self, client: GcsClient, bucket: str, name: str, *, run: str, ttl: float):
+    store = "GCS"
+    errors: tuple[type[BaseException], ...] = (GcsError,)
+
+    def __init__(self, client: GcsClient, bucket: str, prefix: str) -> None:
         self.client = client
         self.bucket = bucket
-        self.name = name
-        self.run = run
-        self.ttl = ttl
-        self.interval = ttl / 6
-        self.token = secrets.token_hex(8)
-        self.holder = f"{socket.gethostname()[:60]} pid {os.getpid()}"
-        self.waited: Waited | None = None
-        self.lost: str | None = None
-        self.generation: int | None = None
-        self._lock = threading.Lock()
-        self._renewed_at = -math.inf
-        self._listeners: list[Callable[[str], None]] = []
-        self._released = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.prefix = prefix.strip("/")
 
-    # -- writing the lease object ------------------------------------------------------------
-    def _write(self, if_generation_match: int) -> bool:
-        """Write our lease over generation ``if_generation_match`` (0: none); False on 412."""
-        data = json.dumps({"run": self.run, "token": self.token, "holder": self.holder}).encode()
-        sent = time.monotonic()
+    def _name(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    @staticmethod
+    def _of(obj: GcsObject) -> LeaseFile:
         try:
-            obj = upload_bytes(
-                self.client,
-                data,
-                self.bucket,
-                self.name,
-                hashlib.md5(data).hexdigest(),
-                if_generation_match=if_generation_match,
-                content_type="application/json",
-            )
-        except GcsPreconditionFailed:
-            return False
-        with self._lock:
-            self.generation = obj.generation
-            self._renewed_at = sent
-        return True
+            since = float(obj.metadata.get(_SINCE, ""))
+        except ValueError:
+            since = obj.created
+        return LeaseFile(obj.name, since, obj.created, obj.metadata, obj)
 
-    # -- the holder's side -------------------------------------------------------------------
-    def renew(self) -> bool:
-        """One heartbeat; a lease someone else replaced or deleted is lost."""
-        try:
-            if self._write(self.generation or 0):
-                return True
-        except GcsNotFound:
-            pass
-        except GcsError:  # unreachable: the next beat tries again; check() tells the age
-            return False
-        self._lose()
-        return False
-
-    def check(self) -> None:
-        """Raise unless this runtime may write a manifest now."""
-        if self.lost:
-            raise LeaseLost(self.lost)
-        with self._lock:
-            age = time.monotonic() - self._renewed_at
-        if age > self.ttl / 2:
-            raise LeaseUnconfirmed(
-                f"the lease on run {self.run} was last renewed {format_seconds(age)} ago; "
-                "no checkpoint is written until GCS confirms it again"
-            )
-
-    def valid(self) -> bool:
-        try:
-            self.check()
-        except (LeaseLost, LeaseUnconfirmed):
-            return False
-        return True
-
-    def on_lost(self, listener: Callable[[str], None]) -> None:
-        with self._lock:
-            if self.lost is None:
-                self._listeners.append(listener)
-                return
-        listener(self.lost)
-
-    def start_heartbeat(self) -> None:
-        self._thread = threading.Thread(
-            target=self._beat, name=f"colab_magics-gcs-lease-{self.run}", daemon=True
+    def _write(self, name: str, props: dict[str, str], generation: int) -> GcsObject:
+        return upload_bytes(
+            self.client,
+            b"",
+            self.bucket,
+            name,
+            _EMPTY_MD5,
+            if_generation_match=generation,
+            metadata=props,
         )
-        self._thread.start()
 
-    def stop_heartbeat(self) -> None:
-        """Stop renewing (the object stays: it goes stale after the TTL, as after a kill)."""
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=self.ttl)
+    def create(self, name: str, props: dict[str, str]) -> LeaseFile:
+        return self._of(self._write(self._name(name), props, 0))
 
-    def release(self) -> None:
-        """Stop renewing and delete our generation of the lease, so no one need wait."""
-        with self._lock:
-            self._released = True
-        self.stop_heartbeat()
-        if self.lost is None and self.generation is not None:
-            try:
-                self.client.delete(self._ours())
-            except GcsError:
-                pass  # it goes stale after the TTL
-
-    def _ours(self) -> GcsObject:
-        return GcsObject(self.bucket, self.name, 0, self.generation or 0, None, None, 0.0)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            if not self.renew() and self.lost:
-                return
-
-    def _lose(self) -> None:
-        with self._lock:
-            if self.lost is not None or self._released:
-                return
-            self.lost = (
-                f"another runtime took over run {self.run}; this runtime no longer checkpoints"
-            )
-            listeners, self._listeners = self._listeners, []
-        self._stop.set()
-        for listener in listeners:
-            listener(self.lost)
-
-    # -- taking the lease --------------------------------------------------------------------
-    def take(self, progress: Progress, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Hold the lease, waiting out a stopped runtime's; :class:`LeaseRefused` if a live
-        runtime holds it (its generation moved while we watched)."""
-        poll = min(1.0, self.interval)
-        started = time.monotonic()
-        seen: tuple[int, float] | None = None  # (generation, monotonic time first seen)
-        while True:
-            current = self.client.stat(self.bucket, self.name)
-            if current is None:
-                if self._write(0):
-                    break
-                continue  # another runtime created it just now: watch that one
-            if seen is None or seen[0] != current.generation:
-                if seen is not None:
-                    raise LeaseRefused(
-                        f"run {self.run} is in use by another runtime ({self._holder(current)}): "
-                        "stop it there, or use another NAME here"
-                    )
-                seen = (current.generation, time.monotonic())
-                who = self._holder(current)
-            watched = time.monotonic() - seen[1]
-            if watched >= self.ttl or time.time() - current.created > 2 * self.ttl:
-                if self._write(current.generation):
-                    self.waited = Waited(time.monotonic() - started, who)
-                    break
-                raise LeaseRefused(
-                    f"run {self.run} is in use by another runtime ({who}): "
-                    "stop it there, or use another NAME here"
-                )
-            progress.update(
-                message=f"waiting up to {format_seconds(self.ttl - watched)} for the lease "
-                f"of runtime {who}"
-            )
-            sleep(poll)
-
-    def _holder(self, obj: GcsObject) -> str:
+    def renew(self, file: LeaseFile) -> LeaseFile:
         try:
-            return str(json.loads(read_bytes(self.client, obj)).get("holder", "?"))
-        except (GcsError, ValueError, AttributeError):
-            return "?"
+            # The first generation's time on GCS's clock stays this lease's place in line.
+            props = {**file.props, _SINCE: repr(file.created)}
+            return self._of(self._write(file.id, props, file.ref.generation))
+        except (GcsPreconditionFailed, GcsNotFound):
+            raise LeaseGone(file.id) from None
+
+    def list(self) -> list[LeaseFile]:
+        found = self.client.list(self.bucket, self._name("lease-"))
+        start = len(self.prefix) + 1 if self.prefix else 0
+        return [self._of(o) for o in found if NAME.match(o.name[start:])]
+
+    def get(self, file: LeaseFile) -> LeaseFile | None:
+        obj = self.client.stat(self.bucket, file.id)
+        return self._of(obj) if obj is not None else None
+
+    def delete(self, file: LeaseFile) -> None:
+        try:
+            self.client.delete(file.ref)  # only the generation that was read
+        except GcsPreconditionFailed:
+            raise LeaseGone(file.id) from None
 
 
 def acquire(
@@ -224,10 +97,7 @@ def acquire(
     run: str,
     progress: Progress,
     ttl: float | None = None,
-) -> GcsLease:
+) -> Lease:
     """Take run ``run``'s lease below ``gs://bucket/prefix`` (see the module docstring)."""
-    name = f"{prefix.strip('/')}/{LEASE_NAME}" if prefix.strip("/") else LEASE_NAME
-    lease = GcsLease(client, bucket, name, run=run, ttl=lease_seconds() if ttl is None else ttl)
-    lease.take(progress)
-    lease.start_heartbeat()
-    return lease
+    files = BucketLeaseFiles(client, bucket, prefix)
+    return hold(files, run=run, progress=progress, ttl=ttl)

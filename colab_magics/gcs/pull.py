@@ -1,38 +1,26 @@
 """``pull``: bring a ``gs://`` object or prefix to local disk, fetching only what differs.
 
-The same contract as Drive's pull (``colab_magics.sync.pull``): a local file with the
-object's size and hash is kept (its hash cached by size and mtime), everything else is
-downloaded in parallel, verified, and only then given its final name; a run killed half way
-is continued by running it again, big objects from where their download stopped.
+The same contract as Drive's pull, through the same store-neutral fetch
+(:func:`colab_magics.sync.fetch.fetch`): a local file with the object's size and hash is kept
+(its hash cached by size and mtime), everything else is downloaded in parallel, verified, and
+only then given its final name; a run killed half way is continued by running it again, big
+objects from where their download stopped.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import threading
 from typing import Any
 
-from colab_magics.drive.pool import run_each
+from colab_magics.drive.progress import Callback
 from colab_magics.gcs.client import GcsClient, GcsObject, open_client
 from colab_magics.gcs.download import download
-from colab_magics.gcs.errors import aborting, is_fatal
-from colab_magics.gcs.hashes import file_hash
 from colab_magics.gcs.paths import GsPath, parse_gs, unsafe_reason
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import SyncError
-from colab_magics.sync.local import LocalFile, Md5Cache, ensure_space, restat
+from colab_magics.sync.fetch import Download, Get, fetch
+from colab_magics.sync.local import Md5Cache
 from colab_magics.sync.report import SyncReport
-
-_CRC_KEY = "\0crc32c\0"
-"""Md5Cache key prefix for crc32c values (no relative path holds a NUL)."""
-
-
-@dataclasses.dataclass
-class ObjectDownload:
-    rel: str
-    obj: GcsObject
-    dest: str
 
 
 def pull(
@@ -73,23 +61,20 @@ def pull(
     feedback = fb.Feedback(progress)
     action = f"Pull of {path} to {target!r}"
     client = open_client(client)
-    with (
-        fb.run(report, feedback, client, action=action, where=target),  # type: ignore[arg-type]
-        aborting(report, action),
-    ):
+    with fb.run(report, feedback, client, action=action, where=target):  # type: ignore[arg-type]
         feedback.phase("listing")
         single, below = client.find(path)
         if single is not None:
             if target.endswith(os.sep) or os.path.isdir(target):
                 target = os.path.join(target, single.name.rsplit("/", 1)[-1])
             top = os.path.dirname(os.path.abspath(target))
-            items = [ObjectDownload(os.path.basename(target), single, target)]
+            items = [object_download(os.path.basename(target), single, target)]
         else:
             items = _folder_items(path, below, target, report)
             top = target
         cache = Md5Cache(top, cache_dir)
         try:
-            fetch(items, client, cache, jobs, report, feedback, action)
+            fetch(items, object_get(client), cache, jobs, report, feedback, action)
         finally:
             cache.save()
             report.hashed = cache.hashed
@@ -98,7 +83,7 @@ def pull(
 
 def _folder_items(
     path: GsPath, below: list[GcsObject], target: str, report: SyncReport
-) -> list[ObjectDownload]:
+) -> list[Download]:
     if not below:
         raise SyncError(
             f"{path} matches no object: check the bucket and the path (object names are case "
@@ -116,89 +101,23 @@ def _folder_items(
         if why is not None:
             report.errors[rel or obj.name] = why
             continue
-        items.append(ObjectDownload(rel, obj, os.path.join(target, *rel.split("/"))))
+        items.append(object_download(rel, obj, os.path.join(target, *rel.split("/"))))
     return sorted(items, key=lambda d: d.rel)
 
 
-def same_as_object(cache: Md5Cache, rel: str, dest: str, obj: GcsObject) -> bool:
-    """Is the local file at ``dest`` already ``obj`` (size, then md5 or crc32c)?"""
-    try:
-        st = os.stat(dest)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    if not os.path.isfile(dest) or st.st_size != obj.size:
-        return False
-    here = LocalFile(dest, st.st_size, st.st_mtime_ns)
-    if obj.md5:
-        return cache.md5(rel, here) == obj.md5
-    key = _CRC_KEY + rel
-    crc = cache.get(key, here)
-    if crc is None:
-        crc = file_hash(dest, None, obj.crc32c)
-        cache.put(key, here, crc)
-    return crc == obj.crc32c
+def object_download(rel: str, obj: GcsObject, dest: str) -> Download:
+    """``obj`` as an item of the store-neutral :func:`colab_magics.sync.fetch.fetch`."""
+    return Download(rel, dest, obj.size, obj.md5, obj.crc32c, remote=obj)
 
 
-def remember(cache: Md5Cache, rel: str, dest: str, obj: GcsObject) -> None:
-    """Record the verified file's hash, so the next run skips it without hashing."""
-    now = restat(LocalFile(dest, 0, 0))
-    if now is None:
-        return
-    if obj.md5:
-        cache.put(rel, now, obj.md5)
-    elif obj.crc32c:
-        cache.put(_CRC_KEY + rel, now, obj.crc32c)
+def object_get(client: GcsClient) -> Get:
+    """The :data:`colab_magics.sync.fetch.Get` for objects of ``client``."""
 
-
-def fetch(
-    items: list[ObjectDownload],
-    client: GcsClient,
-    cache: Md5Cache,
-    jobs: int,
-    report: SyncReport,
-    feedback: fb.Feedback,
-    action: str,
-) -> None:
-    """Download what differs of ``items``, ``jobs`` at a time; failures go to the report."""
-    missing = sum(d.obj.size for d in items if not _same_size(d))
-    ensure_space(items[0].dest if items else ".", missing, action, "nothing was downloaded")
-    feedback.phase("downloading")
-    progress = feedback.transfer
-    progress.set_files(len(items))
-    lock = threading.Lock()
-
-    def one(d: ObjectDownload) -> bool:
-        if same_as_object(cache, d.rel, d.dest, d.obj):
-            progress.file_done(d.rel)
-            return False
+    def get(d: Download, progress: Callback) -> object:
         if os.path.isdir(d.dest):
-            raise SyncError(f"a local folder is in the way of the object {d.obj.url}")
-        download(client, d.obj, d.dest, progress=progress)
-        remember(cache, d.rel, d.dest, d.obj)
+            raise SyncError(f"a local folder is in the way of the object {d.remote.url}")
+        received = download(client, d.remote, d.dest, progress=progress)
         progress.file_done(d.rel)
-        return True
+        return received
 
-    sizes = {d.rel: d.obj.size for d in items}
-
-    def done(key: str, downloaded: bool) -> None:
-        with lock:
-            if downloaded:
-                report.downloaded += 1
-                report.bytes += sizes[key]
-            else:
-                report.skipped += 1
-
-    def failed(key: str, exc: BaseException) -> None:
-        report.errors[key] = str(exc)
-        feedback.file_error(key, exc)
-
-    run_each(
-        ((d.rel, d) for d in items), one, jobs=jobs, on_result=done, on_error=failed, fatal=is_fatal
-    )
-
-
-def _same_size(d: ObjectDownload) -> bool:
-    try:
-        return os.path.getsize(d.dest) == d.obj.size
-    except OSError:
-        return False
+    return get

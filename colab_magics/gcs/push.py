@@ -14,10 +14,11 @@ from typing import Any
 
 from colab_magics.drive.pool import run_each
 from colab_magics.gcs.client import GcsClient, GcsObject, open_client
-from colab_magics.gcs.errors import GcsIntegrityError, aborting, is_fatal, map_exception
+from colab_magics.gcs.errors import GcsIntegrityError, map_exception
 from colab_magics.gcs.hashes import md5_b64, md5_hex
 from colab_magics.gcs.paths import parse_gs
 from colab_magics.sync import feedback as fb
+from colab_magics.sync.errors import is_fatal
 from colab_magics.sync.local import LocalFile, Md5Cache, scan
 from colab_magics.sync.report import SyncReport
 
@@ -42,10 +43,7 @@ def push(
     feedback = fb.Feedback(progress)
     action = f"Push of {source!r} to {path}"
     client = open_client(client)
-    with (
-        fb.run(report, feedback, client, action=action, where=source),  # type: ignore[arg-type]
-        aborting(report, action),
-    ):
+    with fb.run(report, feedback, client, action=action, where=source):  # type: ignore[arg-type]
         feedback.phase("listing")
         tree = scan(source)
         report.errors.update(tree.errors)
@@ -146,10 +144,14 @@ def upload_bytes(
     *,
     if_generation_match: int | None = 0,
     content_type: str = "application/octet-stream",
+    metadata: dict[str, str] | None = None,
 ) -> GcsObject:
-    """Upload ``data`` as ``name``, confirmed by md5, under a generation precondition."""
+    """Upload ``data`` as ``name`` (with custom ``metadata``), confirmed by md5, under a
+    generation precondition."""
     blob = client.blob(bucket, name)
     blob.md5_hash = md5_b64(md5)
+    if metadata:
+        blob.metadata = metadata
     client.count()
     try:
         blob.upload_from_string(

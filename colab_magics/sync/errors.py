@@ -2,8 +2,9 @@
 
 Bad input (a path that does not exist, a file where a folder is expected, an unsafe or corrupt
 archive) is a :class:`SyncError`, a ``ValueError``. A failure that stops the whole run — Drive
-full, Drive unreachable, credentials refused, local disk full — is a :class:`SyncAborted`
-carrying the report of what was done before it; a re-run continues from there.
+full, the store (Drive or a bucket) unreachable, credentials refused, local disk full — is a
+:class:`SyncAborted` carrying the report of what was done before it; a re-run continues from
+there.
 """
 
 from __future__ import annotations
@@ -49,10 +50,19 @@ def is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, DriveTransientError) and exc.status is None
 
 
+def _gcs_fatal() -> tuple[type[BaseException], ...]:
+    """A bucket's errors that stop a run; imported here, not at the top, because the gcs
+    package's own modules import this one."""
+    from colab_magics.gcs.errors import GcsAuthError, GcsMissingLibrary, GcsUnreachable
+
+    return GcsAuthError, GcsUnreachable, GcsMissingLibrary
+
+
 def is_fatal(exc: BaseException) -> bool:
-    """Whether ``exc`` means no further file of the run can succeed (stop, don't go on)."""
+    """Whether ``exc`` means no further file of the run can succeed (stop, don't go on),
+    whichever store the run talks to."""
     return (
-        isinstance(exc, (DriveQuotaError, DriveAuthError))
+        isinstance(exc, (DriveQuotaError, DriveAuthError, *_gcs_fatal()))
         or is_unreachable(exc)
         or (is_disk_full(exc))
     )
@@ -62,7 +72,8 @@ def fatal_message(exc: BaseException, *, action: str, where: str, client: Any = 
     """The paragraph to show when ``exc`` means no further file can succeed, else ``None``.
 
     ``action`` is what was being done ("push of data/ to drive:x"), ``where`` the local path
-    being written or read.
+    being written or read. A bucket's errors say what to check themselves (credentials, the
+    endpoint); Drive's get the Drive-specific fix here.
     """
     again = "Run the same command again afterwards: files already done are skipped."
     if isinstance(exc, DriveQuotaError):
@@ -72,7 +83,7 @@ def fatal_message(exc: BaseException, *, action: str, where: str, client: Any = 
             "or delete big trees permanently with `%drive_purge PATH`, or buy more storage. "
             + again
         )
-    if isinstance(exc, DriveAuthError):
+    if isinstance(exc, (DriveAuthError, *_gcs_fatal()[:2])):
         return f"{action} stopped: {exc} {again}"
     if is_unreachable(exc):
         target = getattr(client, "description", "") or getattr(client, "root_url", "Drive")

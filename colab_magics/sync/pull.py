@@ -5,32 +5,39 @@ is unchanged); everything else is downloaded in parallel by the client into a hi
 folder of this pull (``colab_magics.drive.staging``: its files can never have the name of a
 file being pulled), checked against Drive's md5 and only then renamed to the final name. A pull
 killed half way leaves only verified files under final names; the next run skips them and
-removes the staging folder the killed one left.
+removes the staging folder the killed one left. The fetch itself is store-neutral
+(``colab_magics.sync.fetch``): a bucket's pull uses it too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import threading
 from typing import Any
 
-from colab_magics.drive import DriveClient, DriveFile
+from colab_magics.drive import Callback, DriveClient, DriveFile
 from colab_magics.drive.paths import join
-from colab_magics.drive.pool import run_each
 from colab_magics.drive.staging import Staging, reap
 from colab_magics.sync import feedback as fb
-from colab_magics.sync.errors import SyncError, is_fatal
-from colab_magics.sync.local import LocalFile, Md5Cache, ensure_space, restat
+from colab_magics.sync.errors import SyncError
+from colab_magics.sync.fetch import Download, Get, fetch
+from colab_magics.sync.local import Md5Cache
 from colab_magics.sync.remote import drive_parts, list_tree, lookup
 from colab_magics.sync.report import SyncReport
 
 
-@dataclasses.dataclass
-class Download:
-    rel: str
-    file: DriveFile
-    dest: str
+def drive_download(rel: str, file: DriveFile, dest: str) -> Download:
+    """``file`` as an item of the store-neutral :func:`colab_magics.sync.fetch.fetch`."""
+    return Download(rel, dest, file.size, file.md5, remote=file)
+
+
+def drive_get(client: DriveClient, staging: Staging | None = None) -> Get:
+    """The :data:`Get` for Drive files, through the temporary files of ``staging`` (by
+    default one staging folder per file)."""
+
+    def get(d: Download, progress: Callback) -> object:
+        return client.download(d.remote, d.dest, progress=progress, staging=staging)
+
+    return get
 
 
 def pull(
@@ -89,7 +96,7 @@ def pull(
             top = target
             here = {p.split("/", 1)[0] for p in (*remote.files, *remote.folders)}
             items = [
-                Download(rel, f, os.path.join(target, rel))
+                drive_download(rel, f, os.path.join(target, rel))
                 for rel, f in remote.files.items()
                 if not any(rel.startswith(b + "/") for b in blocked)
             ]
@@ -98,13 +105,14 @@ def pull(
                 target = os.path.join(target, root.name)
             top = os.path.dirname(os.path.abspath(target))
             here = {os.path.basename(target)}
-            items = [Download(os.path.basename(target), root, target)]
+            items = [drive_download(os.path.basename(target), root, target)]
         reap(top, keep=here)  # what a killed pull left
         cache = Md5Cache(top, cache_dir)
         try:
             with Staging(top, avoid=here) as staging:
                 items.sort(key=lambda d: d.rel)
-                fetch(items, client, cache, jobs, report, feedback, action, staging=staging)
+                get = drive_get(client, staging)
+                fetch(items, get, cache, jobs, report, feedback, action)
         finally:
             cache.save()
             report.hashed = cache.hashed
@@ -135,70 +143,3 @@ def require(client: DriveClient, parts: tuple[str, ...]) -> DriveFile:
             "that this account can see it."
         )
     return found
-
-
-def same_as_drive(cache: Md5Cache, rel: str, dest: str, file: DriveFile) -> bool:
-    """Is the local file at ``dest`` already ``file`` (size, then md5)?"""
-    try:
-        st = os.stat(dest)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    if not os.path.isfile(dest) or st.st_size != file.size:
-        return False
-    return cache.md5(rel, LocalFile(dest, st.st_size, st.st_mtime_ns)) == file.md5
-
-
-def fetch(
-    items: list[Download],
-    client: DriveClient,
-    cache: Md5Cache,
-    jobs: int,
-    report: SyncReport,
-    feedback: fb.Feedback,
-    action: str,
-    *,
-    staging: Staging | None = None,
-) -> None:
-    """Download what differs of ``items`` (size+md5 against the local copy), through the
-    temporary files of ``staging`` (by default one staging folder per file)."""
-    missing = sum(d.file.size or 0 for d in items if not _same_size(d))
-    ensure_space(items[0].dest if items else ".", missing, action, "nothing was downloaded")
-    feedback.phase("downloading")
-    progress = feedback.transfer
-    progress.set_files(len(items))
-    lock = threading.Lock()
-
-    def one(d: Download) -> bool:
-        if same_as_drive(cache, d.rel, d.dest, d.file):
-            progress.file_done(d.rel)
-            return False
-        client.download(d.file, d.dest, progress=progress, staging=staging)
-        now = restat(LocalFile(d.dest, 0, 0))
-        if now is not None and d.file.md5:
-            cache.put(d.rel, now, d.file.md5)
-        return True
-
-    sizes = {d.rel: d.file.size or 0 for d in items}
-
-    def done(key: str, downloaded: bool) -> None:
-        with lock:
-            if downloaded:
-                report.downloaded += 1
-                report.bytes += sizes[key]
-            else:
-                report.skipped += 1
-
-    def failed(key: str, exc: BaseException) -> None:
-        report.errors[key] = str(exc)
-        feedback.file_error(key, exc)
-
-    run_each(
-        ((d.rel, d) for d in items), one, jobs=jobs, on_result=done, on_error=failed, fatal=is_fatal
-    )
-
-
-def _same_size(d: Download) -> bool:
-    try:
-        return os.path.getsize(d.dest) == d.file.size
-    except OSError:
-        return False

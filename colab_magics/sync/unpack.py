@@ -4,29 +4,42 @@ Extracting onto the Drive mount is what timed out half way through a 45 GB datas
 target must be local; the archive is downloaded (verified) into the cache folder, kept there
 until the extraction has finished, so a re-run after a kill neither downloads it again nor
 rewrites the entries already extracted. A finished extraction leaves a record in the cache
-folder (the archive's id and md5, the target, each entry's size and mtime): a re-run that finds
-every entry still as extracted downloads nothing.
+folder (what names the archive's content, the target, each entry's size and mtime): a re-run
+that finds every entry still as extracted downloads nothing. :func:`extract_remote` is that
+flow for an archive from any store; a bucket's pull uses it too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from colab_magics.drive import DriveClient
-from colab_magics.drive.model import DriveFile
 from colab_magics.drive.paths import COLAB_MOUNT, join
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.archive import Placed, archive_kind, extract_placed
 from colab_magics.sync.errors import SyncError
+from colab_magics.sync.fetch import Download, Get, fetch
 from colab_magics.sync.local import Md5Cache, default_cache_dir, save_json
-from colab_magics.sync.pull import Download, fetch, require
+from colab_magics.sync.pull import drive_download, drive_get, require
 from colab_magics.sync.remote import drive_parts
 from colab_magics.sync.report import SyncReport
+
+
+@dataclasses.dataclass(frozen=True)
+class Archive:
+    """An archive in a store, found: what to download, what names its content (an id and
+    its hash, an object and its generation), and its own name (its kind)."""
+
+    remote: Download
+    key: tuple[str, ...]
+    name: str
 
 
 def pull_extract(
@@ -42,61 +55,78 @@ def pull_extract(
     """Download the archive ``drive_path`` and extract it into the local folder ``local``
     (``max_size``: see :func:`colab_magics.sync.archive.extract`)."""
     parts = drive_parts(client, drive_path)
-    target = os.fspath(local)
-    _refuse_mount(client, target)
-    report = SyncReport()
-    feedback = fb.Feedback(progress)
-    action = f"Extraction of drive:{join(parts)} into {target!r}"
-    with fb.run(report, feedback, client, action=action, where=target):
+    refuse_mount(os.fspath(local), client.mount_root)
+
+    def find() -> Archive:
         file = require(client, parts)
         if file.is_folder:
             raise SyncError(
                 f"drive:{join(parts)} is a folder; extract takes one archive file "
                 "(.zip, .tar, .tar.gz, .tgz). Pull the folder without extract instead."
             )
-        suffix = _suffix(file.name)
-        if suffix is None:
-            raise SyncError(
-                f"drive:{join(parts)} is not an archive sync can extract: use .zip, .tar, "
-                ".tar.gz or .tgz (or pull it without extract)."
-            )
-        record = _record_path(cache_dir, file, target)
+        return Archive(drive_download("", file, ""), (file.id, str(file.md5)), file.name)
+
+    options = {"keep_archive": keep_archive, "cache_dir": cache_dir, "max_size": max_size}
+    return extract_remote(
+        find, drive_get(client), local, f"drive:{join(parts)}", client, progress, **options
+    )
+
+
+def extract_remote(
+    find: Callable[[], Archive],
+    get: Get,
+    local: str | os.PathLike[str],
+    label: str,
+    client: Any,
+    progress: Any = None,
+    *,
+    keep_archive: bool = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    max_size: int | None = None,
+) -> SyncReport:
+    """Find the archive (``find()``, in any store), fetch it with ``get`` into the cache
+    folder and extract it into ``local``, unless a record says this extraction is done and
+    still there. ``label`` is what messages call the archive (``drive:a/b.zip``).
+
+    A changed archive (another ``key``) is a different local file and a different record.
+    """
+    target = os.fspath(local)
+    report = SyncReport()
+    feedback = fb.Feedback(progress)
+    action = f"Extraction of {label} into {target!r}"
+    with fb.run(report, feedback, client, action=action, where=target):
+        found = find()
+        suffix = require_archive(found.name, label)
+        record = _record_path(cache_dir, found.key, target)
         done = _finished(record)
         if done is not None:  # extracted before and still all there: nothing to fetch
             report.skipped = done
             return report
         folder = os.path.join(cache_dir or default_cache_dir(), "archives")
         os.makedirs(folder, exist_ok=True)
-        # Named by id and md5: a changed archive on Drive is a different local file.
-        name = f"{file.id}-{file.md5}{suffix}"
-        fetch(
-            [Download(name, file, os.path.join(folder, name))],
-            client,
-            Md5Cache(folder, cache_dir),
-            1,
-            report,
-            feedback,
-            action,
-        )
+        name = "-".join(found.key) + suffix
+        archive = dataclasses.replace(found.remote, rel=name, dest=os.path.join(folder, name))
+        fetch([archive], get, Md5Cache(folder, cache_dir), 1, report, feedback, action)
         if not report.ok:
             return report
         report.skipped = 0  # from here on: archive entries, not the archive
         feedback.phase("extracting")
         _, placed = extract_placed(
-            os.path.join(folder, name),
+            archive.dest,
             target,
             progress=feedback.transfer,
             report=report,
-            name=file.name,
+            name=found.name.rsplit("/", 1)[-1],
             max_size=max_size,
         )
-        save_json(record, _record(file, target, placed))
+        save_json(record, _record(found.key, target, placed))
         if not keep_archive:
-            os.unlink(os.path.join(folder, name))
+            os.unlink(archive.dest)
     return report
 
 
-def _suffix(name: str) -> str | None:
+def archive_suffix(name: str) -> str | None:
+    """The archive suffix of ``name`` (``.tar.gz``, ``.zip``...), None for no archive."""
     kind = archive_kind(name)
     if kind is None:
         return None
@@ -107,9 +137,21 @@ def _suffix(name: str) -> str | None:
     return None
 
 
-def _refuse_mount(client: DriveClient, target: str) -> None:
+def require_archive(name: str, label: str) -> str:
+    """The archive suffix of ``name``, or a :class:`SyncError` about ``label``."""
+    suffix = archive_suffix(name)
+    if suffix is None:
+        raise SyncError(
+            f"{label} is not an archive sync can extract: use .zip, .tar, .tar.gz or .tgz "
+            "(or pull it without extract)."
+        )
+    return suffix
+
+
+def refuse_mount(target: str, *mounts: str | None) -> None:
+    """A :class:`SyncError` when ``target`` is on the Drive mount (``mounts``, and Colab's)."""
     real = os.path.realpath(target)
-    for mount in (client.mount_root, COLAB_MOUNT):
+    for mount in (*mounts, COLAB_MOUNT):
         if not mount:
             continue
         top = os.path.realpath(mount)
@@ -121,17 +163,17 @@ def _refuse_mount(client: DriveClient, target: str) -> None:
             )
 
 
-def _record_path(cache_dir: str | os.PathLike[str] | None, file: DriveFile, target: str) -> Path:
-    real = os.path.realpath(target)
-    key = f"{file.id}\0{file.md5}\0{real}".encode("utf-8", "surrogateescape")
+def _record_path(
+    cache_dir: str | os.PathLike[str] | None, key: tuple[str, ...], target: str
+) -> Path:
+    text = "\0".join((*key, os.path.realpath(target))).encode("utf-8", "surrogateescape")
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return folder / "extracted" / f"{hashlib.sha256(key).hexdigest()[:24]}.json"
+    return folder / "extracted" / f"{hashlib.sha256(text).hexdigest()[:24]}.json"
 
 
-def _record(file: DriveFile, target: str, placed: list[Placed]) -> dict[str, Any]:
+def _record(key: tuple[str, ...], target: str, placed: list[Placed]) -> dict[str, Any]:
     return {
-        "id": file.id,
-        "md5": file.md5,
+        "key": list(key),
         "target": os.path.realpath(target),
         "entries": [[p.rel, p.kind, p.size, p.mtime_ns, p.target] for p in placed],
     }

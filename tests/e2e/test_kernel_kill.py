@@ -83,8 +83,13 @@ def _cells(model: dict, run: str) -> tuple[str, str, str]:
 
 
 def _finish(emulator, cwd, model, run):
-    setup, train, report_cell = _cells(model, run)
-    kernel = DemoKernel(cwd, runtime_env(emulator, cwd))
+    return finish_cells(cwd, runtime_env(emulator, cwd), _cells(model, run))
+
+
+def finish_cells(cwd: str, env: dict[str, str], cells: tuple[str, str, str]):
+    """Run the setup, training and report cells in a new kernel: (digest, step restored)."""
+    setup, train, report_cell = cells
+    kernel = DemoKernel(cwd, env)
     try:
         assert kernel.run(setup).error is None
         result = kernel.run(train)

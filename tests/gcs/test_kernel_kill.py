@@ -2,21 +2,20 @@
 
 The Drive test (tests/e2e/test_kernel_kill.py) with the bucket as the store: kernel A trains
 in ``%%checkpointed ... --to gs://...`` and is SIGKILLed; its disk is deleted; kernel B waits
-out A's lease object in the bucket, resumes from the newest confirmed checkpoint, and ends
+out A's lease in the bucket, resumes from the newest confirmed checkpoint, and ends
 with the weights of an uninterrupted run, bit for bit.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 
 import pytest
 
 from colab_magics.demo.kernel import DemoKernel
-from tests.e2e.runtimes import LEASE_SECONDS, new_runtime, stream
-from tests.e2e.test_kernel_kill import EVERY, NUMPY, _cells, _last_step
+from tests.e2e.runtimes import LEASE_SECONDS, new_runtime
+from tests.e2e.test_kernel_kill import EVERY, NUMPY, _cells, _last_step, finish_cells
 
 
 def _env(gcs_emulator, cwd: str) -> dict[str, str]:
@@ -35,18 +34,7 @@ def _gs_cells(run: str) -> tuple[str, str, str]:
 
 
 def _finish(gcs_emulator, cwd: str, run: str) -> tuple[str, int | None]:
-    setup, train, report_cell = _gs_cells(run)
-    kernel = DemoKernel(cwd, _env(gcs_emulator, cwd))
-    try:
-        assert kernel.run(setup).error is None
-        result = kernel.run(train)
-        assert result.error is None, result.error
-        report = stream(kernel.run(report_cell))
-    finally:
-        kernel.close()
-    digest = re.search(r"DIGEST (\w+)", report).group(1)
-    restored = re.search(r"RESTORED (\w+)", report).group(1)
-    return digest, None if restored == "None" else int(restored)
+    return finish_cells(cwd, _env(gcs_emulator, cwd), _gs_cells(run))
 
 
 @pytest.mark.slow

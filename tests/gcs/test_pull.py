@@ -260,6 +260,34 @@ def test_extract_reuses_the_safe_extractor(gcs, bucket, tmp_path, cache_dir):
     assert not os.listdir(cache_dir / "archives")
 
 
+def test_a_finished_extraction_is_not_fetched_again_until_the_object_changes(
+    gcs, bucket, tmp_path, cache_dir
+):
+    """A re-run finds every entry still as extracted and downloads nothing; a new generation
+    of the archive is a different archive."""
+    import io
+    import zipfile
+
+    def zipped(text: bytes) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("a.txt", text)
+            zf.writestr("sub/b.txt", b"BB")
+        return buf.getvalue()
+
+    put(bucket, "ds.zip", zipped(b"one"))
+    out = tmp_path / "out"
+    first = pull("gs://data-bucket/ds.zip", out, client=gcs, extract=True, cache_dir=cache_dir)
+    assert (first.downloaded, first.extracted) == (1, 2)
+    calls = gcs.requests
+    again = pull("gs://data-bucket/ds.zip", out, client=gcs, extract=True, cache_dir=cache_dir)
+    assert (again.downloaded, again.extracted, again.skipped) == (0, 0, 2)
+    assert gcs.requests - calls == 1  # the object's metadata; no download
+    put(bucket, "ds.zip", zipped(b"two"))
+    third = pull("gs://data-bucket/ds.zip", out, client=gcs, extract=True, cache_dir=cache_dir)
+    assert third.downloaded == 1 and (out / "a.txt").read_bytes() == b"two"
+
+
 def test_bad_urls_and_missing_paths_are_one_line_errors(gcs, bucket, tmp_path):
     with pytest.raises(SyncError, match="not a bucket name"):
         pull("gs://No_Such!/x", tmp_path, client=gcs)

@@ -142,14 +142,14 @@ def test_checkpointed_to_a_bucket_holds_the_run_and_resumes(gcs, bucket):
     with checkpointed("run1", save=["model", "losses"], namespace=ns, to=URL) as ckpt:
         for step in ckpt.range(3):
             ns["losses"].append(step)
-            assert "lease.json" in _names(gcs)
+            assert f"lease-{ckpt.store.lease.token}" in _names(gcs)
             if step == 0:
                 with (
                     pytest.raises(CheckpointUsageError, match="in use by another runtime"),
                     checkpointed("run1", save=["model"], namespace=_fresh(), to=URL),
                 ):
                     pass
-    assert "lease.json" not in _names(gcs)  # released at the end
+    assert not [n for n in _names(gcs) if n.startswith("lease-")]  # released at the end
     again = {**_fresh(), "losses": []}
     with checkpointed("run1", save=["model", "losses"], namespace=again, to=URL) as ckpt:
         assert ckpt.restored_from is not None and ckpt.restored_from.step == 3
