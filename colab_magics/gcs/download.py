@@ -26,7 +26,8 @@ from colab_magics.gcs.errors import (
     map_exception,
 )
 from colab_magics.gcs.hashes import ObjectHash
-from colab_magics.sync.errors import is_disk_full
+from colab_magics.sync.errors import SyncError, is_disk_full
+from colab_magics.sync.fetch import Download, Get
 
 RETRY = RetryPolicy(max_attempts=8, base_delay=0.5, max_delay=16.0)
 
@@ -173,3 +174,21 @@ def read_bytes(client: GcsClient, obj: GcsObject) -> bytes:
     if len(data) != obj.size or not digest.matches():
         raise _changed(obj, digest)
     return data
+
+
+def object_download(rel: str, obj: GcsObject, dest: str) -> Download:
+    """``obj`` as an item of the store-neutral :func:`colab_magics.sync.fetch.fetch`."""
+    return Download(rel, dest, obj.size, obj.md5, obj.crc32c, remote=obj)
+
+
+def object_get(client: GcsClient) -> Get:
+    """The :data:`colab_magics.sync.fetch.Get` for objects of ``client``."""
+
+    def get(d: Download, progress: Callback) -> object:
+        if os.path.isdir(d.dest):
+            raise SyncError(f"a local folder is in the way of the object {d.remote.url}")
+        received = download(client, d.remote, d.dest, progress=progress)
+        progress.file_done(d.rel)
+        return received
+
+    return get

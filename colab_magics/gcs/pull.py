@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from colab_magics.drive.progress import Callback
 from colab_magics.gcs.client import GcsClient, GcsObject, open_client
-from colab_magics.gcs.download import download
+from colab_magics.gcs.download import object_download, object_get
 from colab_magics.gcs.paths import GsPath, parse_gs, unsafe_reason
+from colab_magics.gcs.unpack import pull_extract
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import SyncError
-from colab_magics.sync.fetch import Download, Get, fetch
+from colab_magics.sync.fetch import Download, fetch
 from colab_magics.sync.local import Md5Cache
 from colab_magics.sync.report import SyncReport
 
@@ -45,8 +45,6 @@ def pull(
     """
     path = parse_gs(url)
     if extract:
-        from colab_magics.gcs.unpack import pull_extract
-
         return pull_extract(
             path,
             local,
@@ -103,21 +101,3 @@ def _folder_items(
             continue
         items.append(object_download(rel, obj, os.path.join(target, *rel.split("/"))))
     return sorted(items, key=lambda d: d.rel)
-
-
-def object_download(rel: str, obj: GcsObject, dest: str) -> Download:
-    """``obj`` as an item of the store-neutral :func:`colab_magics.sync.fetch.fetch`."""
-    return Download(rel, dest, obj.size, obj.md5, obj.crc32c, remote=obj)
-
-
-def object_get(client: GcsClient) -> Get:
-    """The :data:`colab_magics.sync.fetch.Get` for objects of ``client``."""
-
-    def get(d: Download, progress: Callback) -> object:
-        if os.path.isdir(d.dest):
-            raise SyncError(f"a local folder is in the way of the object {d.remote.url}")
-        received = download(client, d.remote, d.dest, progress=progress)
-        progress.file_done(d.rel)
-        return received
-
-    return get

@@ -13,8 +13,8 @@ import os
 from typing import Any
 
 from colab_magics.gcs.client import GcsClient, open_client
+from colab_magics.gcs.download import object_download, object_get
 from colab_magics.gcs.paths import GsPath
-from colab_magics.gcs.pull import object_download, object_get
 from colab_magics.sync.errors import SyncError
 from colab_magics.sync.report import SyncReport
 from colab_magics.sync.unpack import Archive, extract_remote, refuse_mount, require_archive

@@ -10,12 +10,10 @@ there.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from colab_magics.drive.errors import DriveAuthError, DriveQuotaError, DriveTransientError
-
-if TYPE_CHECKING:
-    from colab_magics.sync.report import SyncReport
+from colab_magics.sync.report import SyncAborted as SyncAborted
 
 
 class SyncError(ValueError):
@@ -30,15 +28,6 @@ class ArchiveRefused(ArchiveError):
     """An archive refused for safety: an entry that would land or point outside the target, a
     special file, or more data than the size limit. Its message names the entry or the number;
     nothing of the refused extraction is kept."""
-
-
-class SyncAborted(RuntimeError):
-    """The run stopped on a failure every further file would share; ``report`` says how far
-    it got (files done are kept: run it again to continue)."""
-
-    def __init__(self, message: str, report: SyncReport | None = None) -> None:
-        super().__init__(message)
-        self.report = report
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -14,30 +14,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from colab_magics.drive import Callback, DriveClient, DriveFile
+from colab_magics.drive import DriveClient
 from colab_magics.drive.paths import join
 from colab_magics.drive.staging import Staging, reap
 from colab_magics.sync import feedback as fb
+from colab_magics.sync.drive_items import drive_download, drive_get, require
 from colab_magics.sync.errors import SyncError
-from colab_magics.sync.fetch import Download, Get, fetch
+from colab_magics.sync.fetch import fetch
 from colab_magics.sync.local import Md5Cache
-from colab_magics.sync.remote import drive_parts, list_tree, lookup
+from colab_magics.sync.remote import drive_parts, list_tree
 from colab_magics.sync.report import SyncReport
-
-
-def drive_download(rel: str, file: DriveFile, dest: str) -> Download:
-    """``file`` as an item of the store-neutral :func:`colab_magics.sync.fetch.fetch`."""
-    return Download(rel, dest, file.size, file.md5, remote=file)
-
-
-def drive_get(client: DriveClient, staging: Staging | None = None) -> Get:
-    """The :data:`Get` for Drive files, through the temporary files of ``staging`` (by
-    default one staging folder per file)."""
-
-    def get(d: Download, progress: Callback) -> object:
-        return client.download(d.remote, d.dest, progress=progress, staging=staging)
-
-    return get
+from colab_magics.sync.unpack import pull_extract
 
 
 def pull(
@@ -62,8 +49,6 @@ def pull(
     size, which refuses a zip bomb; raise it for an archive you trust that compresses more.
     """
     if extract:
-        from colab_magics.sync.unpack import pull_extract
-
         return pull_extract(
             drive_path,
             local,
@@ -132,14 +117,3 @@ def _make_folders(target: str, folders: list[str], report: SyncReport) -> list[s
             report.errors[rel] = f"a local file is in the way of the folder {rel!r}"
             blocked.append(rel)
     return blocked
-
-
-def require(client: DriveClient, parts: tuple[str, ...]) -> DriveFile:
-    found = lookup(client, parts)
-    if found is None:
-        raise SyncError(
-            f"drive:{join(parts)} does not exist on Drive. Paths are relative to My Drive "
-            "(or start with the mount, /content/drive/MyDrive/...); check the spelling, and "
-            "that this account can see it."
-        )
-    return found

@@ -44,8 +44,6 @@ class SyncReport:
     def check(self) -> SyncReport:
         """This report, or :class:`SyncAborted` naming the failures if there were any."""
         if self.errors:
-            from colab_magics.sync.errors import SyncAborted
-
             raise SyncAborted(f"{self.summary()}. Run it again to retry the failed files.", self)
         return self
 
@@ -111,3 +109,12 @@ class SyncReport:
 def _action_order(action: str) -> tuple[int, str]:
     order = ("mkdir", "upload", "replace", "delete")
     return (order.index(action) if action in order else len(order), action)
+
+
+class SyncAborted(RuntimeError):
+    """The run stopped on a failure every further file would share; ``report`` says how far
+    it got (files done are kept: run it again to continue)."""
+
+    def __init__(self, message: str, report: SyncReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report

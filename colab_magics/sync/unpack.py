@@ -24,10 +24,10 @@ from colab_magics.drive import DriveClient
 from colab_magics.drive.paths import COLAB_MOUNT, join
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.archive import Placed, archive_kind, extract_placed
+from colab_magics.sync.drive_items import drive_download, drive_get, require
 from colab_magics.sync.errors import SyncError
 from colab_magics.sync.fetch import Download, Get, fetch
 from colab_magics.sync.local import Md5Cache, default_cache_dir, save_json
-from colab_magics.sync.pull import drive_download, drive_get, require
 from colab_magics.sync.remote import drive_parts
 from colab_magics.sync.report import SyncReport
 
