@@ -19,20 +19,23 @@ BENCH_TOKEN = "bench-token"
 
 
 @contextmanager
-def emulator_process(*extra_args: str, idle: bool = False) -> Iterator[str]:
-    """Run ``python -m colab_magics.emulator`` on a temporary root; yield its base URL.
+def emulator_process(
+    *extra_args: str, idle: bool = False, root: str | None = None
+) -> Iterator[str]:
+    """Run ``python -m colab_magics.emulator`` on ``root`` (a temporary one by default); yield
+    its base URL.
 
     ``idle`` runs the server only on CPU time nothing else wants (SCHED_IDLE), for benchmarks
     where it stands in for Google's servers and its CPU use is not the client's cost.
     """
-    with tempfile.TemporaryDirectory(prefix="colab_magics-bench-") as root:
+    with tempfile.TemporaryDirectory(prefix="colab_magics-bench-") as tmp:
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "colab_magics.emulator",
                 "--root",
-                os.path.join(root, "d"),
+                root or os.path.join(tmp, "d"),
                 "--token",
                 BENCH_TOKEN,
                 *extra_args,

@@ -197,8 +197,9 @@ class DriveFolders:
         named = self._children[key] = {}
         for f in files:
             self._add(key, f)
-            if key == self.root.id:
-                # Changes name My Drive by its real id, never by the alias.
+        if key == self.root.id:
+            # Changes name My Drive by its real id, never by the alias.
+            for f in files:
                 self._root_ids.update(f.parents)
         return named
 
