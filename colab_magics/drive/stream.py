@@ -63,7 +63,8 @@ def get_range(
         transport.retrier.pacer.acquire()
         transport.count()
         headers = {"Range": f"bytes={start}-{end}", "Accept-Encoding": "identity"}
-        transport.credentials.before_request(_auth_request(transport), "GET", url, headers)
+        if transport.credentials is not None:
+            transport.credentials.before_request(_auth_request(transport), "GET", url, headers)
         conn = _connect(url, transport.timeout)
         try:
             parts = urllib.parse.urlsplit(url)
@@ -77,7 +78,7 @@ def get_range(
             conn.close()
             raise
         conn.close()
-        if resp.status == 401 and not refreshed:
+        if resp.status == 401 and not refreshed and transport.credentials is not None:
             # An expired access token: refresh once and ask again (a fixed token raises
             # google-auth's RefreshError here, which callers map to an auth error).
             transport.credentials.refresh(_auth_request(transport))
