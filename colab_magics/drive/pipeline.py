@@ -91,10 +91,13 @@ class Pipeline:
             self._consume(self._to_write, self._write)
         except BaseException as exc:  # KeyboardInterrupt in the caller: stop the others
             self._fail(exc)
+            # Not waiting long: a receiver still connecting ends at its timeout, on its own
+            # (it only ever writes into the ring).
+            receiver.join(_POLL * 10)
+            hasher.join(_POLL * 10)
             raise
-        finally:
-            receiver.join()
-            hasher.join()
+        receiver.join()
+        hasher.join()
         if self._error is not None:
             raise self._error
         return self.received, self._md5.hexdigest()

@@ -101,7 +101,9 @@ class _Compiler:
     def _compare(self, node: Compare) -> str:
         field, op, value = node.field, node.op, node.value
         if field in BOOL_COLUMNS:
-            return f"({BOOL_COLUMNS[field]} {op} {self.bind(int(value))})"
+            # Unary + keeps a two-valued column out of the planner's choice of index: without
+            # statistics SQLite would rather walk every untrashed file than a parent's children.
+            return f"(+{BOOL_COLUMNS[field]} {op} {self.bind(int(value))})"
         if field == "sharedWithMe":
             # Nothing is shared with the single user: the column is constantly false.
             return "1" if (value is False) == (op == "=") else "0"
