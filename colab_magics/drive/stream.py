@@ -13,6 +13,7 @@ import http.client
 import socket
 import ssl
 import urllib.parse
+import urllib.request
 from typing import Any
 
 import google_auth_httplib2
@@ -93,13 +94,23 @@ def _auth_request(transport: Transport) -> Any:
 
 
 def _connect(url: str, timeout: float | None) -> http.client.HTTPConnection:
+    """A connection to ``url``'s host; for https through the environment's proxy where one is
+    set (a CONNECT tunnel), as httplib2 goes for the other requests. Plain http (the local
+    emulator) always connects directly."""
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https":
-        context = ssl.create_default_context(cafile=httplib2.CA_CERTS)
-        return http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=context
-        )
-    return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    host, port = parts.hostname or "", parts.port
+    if parts.scheme != "https":
+        return http.client.HTTPConnection(host, port, timeout=timeout)
+    context = ssl.create_default_context(cafile=httplib2.CA_CERTS)
+    proxy = urllib.request.getproxies().get("https")
+    if not proxy or urllib.request.proxy_bypass(host):
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    via = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    conn = http.client.HTTPSConnection(
+        via.hostname, via.port or 8080, timeout=timeout, context=context
+    )
+    conn.set_tunnel(host, port)
+    return conn
 
 
 def _content_start(resp: http.client.HTTPResponse) -> int:
