@@ -7,15 +7,25 @@ what a download resumes with after a cut connection.
 
 from __future__ import annotations
 
+import datetime
 import errno
 import io
 import os
 import threading
 
+import google.oauth2.credentials
 import pytest
 
-from colab_magics.drive import DriveError, DriveIntegrityError, RetryPolicy, TransferProgress
+from colab_magics.drive import (
+    DriveAuthError,
+    DriveError,
+    DriveIntegrityError,
+    RetryPolicy,
+    TransferProgress,
+)
 from colab_magics.drive.download import download_to_stream
+from colab_magics.drive.service import token_credentials
+from colab_magics.drive.transport import Transport
 from tests.drive.conftest import UNIT, make_client, payload
 from tests.drive.test_transfers import _corrupt_blob
 
@@ -128,3 +138,27 @@ def test_a_corrupted_byte_fails_md5_and_leaves_no_file(client, emulator, tmp_pat
     with pytest.raises(DriveIntegrityError):
         client.download("p/bad.bin", out)
     assert os.listdir(out.parent) == []
+
+
+def test_an_expired_token_is_refreshed_once_and_a_dead_one_is_an_auth_error(client, emulator):
+    """A 401 on the streamed GET refreshes the credentials and asks again, as google-auth's
+    transports do; credentials that cannot refresh end in the one auth error."""
+    data = payload(SIZE, seed=7)
+    file = client.upload(data, "p/auth.bin").file
+    refreshed: list[str] = []
+
+    def refresh(request, scopes):
+        refreshed.append("yes")
+        # google-auth compares expiries as naive UTC.
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        return emulator.token, now + datetime.timedelta(hours=1)
+
+    expired = google.oauth2.credentials.Credentials(token="stale", refresh_handler=refresh)
+    out = io.BytesIO()
+    download_to_stream(Transport(emulator.url, expired), file, out, chunk_size=UNIT)
+    assert out.getvalue() == data and refreshed == ["yes"]
+
+    with pytest.raises(DriveAuthError):
+        download_to_stream(
+            Transport(emulator.url, token_credentials("stale")), file, io.BytesIO(), chunk_size=UNIT
+        )
