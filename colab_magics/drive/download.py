@@ -2,8 +2,8 @@
 
 Bytes go into a temporary file in a staging folder beside the target
 (:mod:`colab_magics.drive.staging`: no name a Drive file could have), hashed while they arrive
-(:mod:`colab_magics.drive.pipeline`: receiving, writing and hashing overlap, memory bounded by
-the chunk size); after a failure the next ranged request starts at the last byte received.
+(:mod:`colab_magics.drive.pipeline`: receiving, writing and hashing overlap, in a few reused
+buffers); after a failure the next ranged request starts at the last byte received.
 Only when the md5 equals Drive's ``md5Checksum`` is the temp file renamed to the final name.
 """
 
@@ -24,6 +24,8 @@ from colab_magics.drive.staging import Staging
 from colab_magics.drive.transport import Transport
 
 DEFAULT_DOWNLOAD_CHUNK = 16 * 1024 * 1024
+"""A file up to this size comes in one request on the thread's kept-alive connection; a bigger
+one streams through the pipeline, in buffers of at most this size (and of ``pipeline.BLOCK``)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -162,17 +162,21 @@ class Pipeline:
         self._response = response
         if self._stop.is_set():
             response.abort()
-        if response.start > pos:
+        try:
+            if response.start > pos:
+                raise DriveError(f"Drive answered from byte {response.start} of {self.what!r}.")
+            skip = pos - response.start  # the server ignored Range: drop what we have
+            scratch = memoryview(bytearray(min(skip, BLOCK) or 1))
+            while skip:
+                n = response.readinto(scratch[: min(skip, len(scratch))])
+                if not n:
+                    raise http.client.IncompleteRead(b"", skip)
+                self.received += n
+                skip -= n
+        except BaseException:
+            self._response = None
             response.close()
-            raise DriveError(f"Drive answered from byte {response.start} of {self.what!r}.")
-        skip = pos - response.start  # the server ignored Range: drop what we have
-        scratch = memoryview(bytearray(min(skip, BLOCK) or 1))
-        while skip:
-            n = response.readinto(scratch[: min(skip, len(scratch))])
-            if not n:
-                raise http.client.IncompleteRead(b"", skip)
-            self.received += n
-            skip -= n
+            raise
         return response
 
     def _take_slot(self) -> int | None:
