@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,20 +19,23 @@ BENCH_TOKEN = "bench-token"
 
 
 @contextmanager
-def emulator_process(*extra_args: str, idle: bool = False) -> Iterator[str]:
-    """Run ``python -m colab_magics.emulator`` on a temporary root; yield its base URL.
+def emulator_process(
+    *extra_args: str, idle: bool = False, root: str | None = None
+) -> Iterator[str]:
+    """Run ``python -m colab_magics.emulator`` on ``root`` (a temporary one by default); yield
+    its base URL.
 
     ``idle`` runs the server only on CPU time nothing else wants (SCHED_IDLE), for benchmarks
     where it stands in for Google's servers and its CPU use is not the client's cost.
     """
-    with tempfile.TemporaryDirectory(prefix="colab_magics-bench-") as root:
+    with tempfile.TemporaryDirectory(prefix="colab_magics-bench-") as tmp:
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "colab_magics.emulator",
                 "--root",
-                os.path.join(root, "d"),
+                root or os.path.join(tmp, "d"),
                 "--token",
                 BENCH_TOKEN,
                 *extra_args,
@@ -72,3 +79,60 @@ def set_emulator(url: str, **settings: float) -> None:
     )
     with urllib.request.urlopen(request) as response:
         response.read()
+
+
+@contextmanager
+def paced_link(url: str, mib_per_s: float) -> Iterator[str]:
+    """A TCP relay in front of ``url`` whose downstream bytes pass at most ``mib_per_s`` (one
+    link shared by every connection, as a network is); yields the relay's base URL.
+
+    Loopback runs at memory speed, where md5 (~0.5 GB/s) is slower than the wire; Drive's
+    link is far slower than md5, and this stands in for it.
+    """
+    parts = urllib.parse.urlsplit(url)
+    upstream = (parts.hostname, parts.port)
+    listener = socket.create_server(("127.0.0.1", 0))
+    rate = mib_per_s * (1 << 20)
+    lock = threading.Lock()
+    clock = {"next": time.monotonic()}  # when the link is free again
+
+    def pace(n: int) -> None:
+        with lock:
+            now = time.monotonic()
+            start = max(now, clock["next"])
+            clock["next"] = start + n / rate
+            wait = clock["next"] - now
+        if wait > 0:
+            time.sleep(wait)
+
+    def pump(src: socket.socket, dst: socket.socket, paced: bool) -> None:
+        try:
+            while data := src.recv(1 << 18):
+                if paced:
+                    pace(len(data))
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            src.close()
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(upstream)
+            for src, dst, paced in ((client, server, False), (server, client, True)):
+                threading.Thread(target=pump, args=(src, dst, paced), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        listener.close()

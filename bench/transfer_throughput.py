@@ -5,12 +5,22 @@ wire protocol's floor; google-api-python-client's own resumable upload (``librar
 ``--chunk-mib`` chunks) is shown beside ours. Each transfer runs in a fresh child process,
 which also gives its peak memory (ru_maxrss).
 
-    python bench/transfer_throughput.py [--mib 1024] [--chunk-mib 8] [--repeat 3]
+    python bench/transfer_throughput.py [--mib 1024] [--chunk-mib 8] [--repeat 3] [--only down]
+                                        [--link-mib 100 --latency 0.03]
+
+Downloads: ``raw`` is one GET read in 1 MiB blocks, ``raw+md5`` the same hashing each block in
+line (what a verified download costs without overlap), ``library`` is ``MediaIoBaseDownload``
+(no verification), ``ours`` is ``DriveClient.download`` (md5-verified, hashed while receiving).
+The load average is printed before and after: on a shared machine it moves every figure.
+``--link-mib`` puts a relay that passes at most that many MiB/s between client and emulator,
+and ``--latency`` delays each answer at the emulator: a stand-in for Drive's link and round
+trip, where loopback is faster than md5 itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -23,7 +33,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _emulator import BENCH_TOKEN, emulator_process, make_file
+from _emulator import BENCH_TOKEN, emulator_process, make_file, paced_link, set_emulator
 
 READ_BLOCK = 1 << 20
 
@@ -164,8 +174,13 @@ def _child(args: argparse.Namespace) -> None:
         DOWNLOADS[args.method](args.url, args.file_id, args.path, args.chunk)
         result = None
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_mib": peak_kib / 1024, "id": result}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime  # the client's CPU (the emulator is another process)
+    print(
+        json.dumps(
+            {"seconds": seconds, "cpu": cpu, "peak_mib": usage.ru_maxrss / 1024, "id": result}
+        )
+    )
 
 
 def _run_child(*argv: str) -> dict:
@@ -180,6 +195,9 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--chunk-mib", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["up", "down"], help="one direction only")
+    parser.add_argument("--link-mib", type=float, help="cap the link at this many MiB/s")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--direction", choices=["up", "down"], help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
@@ -196,13 +214,26 @@ def main() -> None:
     chunk = args.chunk_mib << 20
     with (
         tempfile.TemporaryDirectory(prefix="colab_magics-bench-") as tmp,
-        emulator_process() as url,
+        emulator_process() as direct,
+        contextlib.ExitStack() as stack,
     ):
+        url = stack.enter_context(paced_link(direct, args.link_mib)) if args.link_mib else direct
+        if args.latency:
+            set_emulator(direct, latency=args.latency)
         source = os.path.join(tmp, "source.bin")
         make_file(source, size)
         print(f"# {args.mib} MiB, chunks of {args.chunk_mib} MiB, median of {args.repeat}")
+        if args.link_mib or args.latency:
+            cap = f"{args.link_mib:g} MiB/s" if args.link_mib else "uncapped"
+            print(f"# link {cap}, {args.latency * 1000:.0f} ms added to each answer")
+        print(f"# load average before: {_load()}, {os.cpu_count()} CPUs")
+        if args.only == "down":  # a file to download, put there by the protocol's floor
+            file_id = raw_upload(url, source, chunk)
         for direction, methods in (("up", UPLOADS), ("down", DOWNLOADS)):
+            if args.only and direction != args.only:
+                continue
             seconds: dict[str, list[float]] = {m: [] for m in methods}
+            cpu: dict[str, list[float]] = {m: [] for m in methods}
             peaks: dict[str, float] = {}
             for _ in range(args.repeat):
                 for method in methods:  # interleaved, so drift hits every method alike
@@ -236,14 +267,21 @@ def main() -> None:
                             os.path.join(tmp, f"down-{method}.bin"),
                         )
                     seconds[method].append(r["seconds"])
+                    cpu[method].append(r["cpu"])
                     peaks[method] = max(peaks.get(method, 0.0), r["peak_mib"])
             base = statistics.median(seconds["raw"])
             for method in methods:
                 med = statistics.median(seconds[method])
                 print(
                     f"{direction:4s} {method:8s} {med:7.2f} s  {args.mib / med:7.1f} MiB/s  "
-                    f"ratio vs raw {base / med:5.2f}  peak RSS {peaks[method]:6.0f} MiB"
+                    f"ratio vs raw {base / med:5.2f}  peak RSS {peaks[method]:6.0f} MiB  "
+                    f"client CPU {statistics.median(cpu[method]):5.2f} s"
                 )
+        print(f"# load average after: {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """Downloads that never leave a partial file under the final name.
 
-Bytes are fetched in ranged ``alt=media`` requests (memory bounded by the chunk size, since
-httplib2 holds a whole response in memory) into a temporary file in a staging folder beside the
-target (:mod:`colab_magics.drive.staging`: no name a Drive file could have), hashed as they are
-written; after a failure the next request starts at the last byte written. Only when the md5
-equals Drive's ``md5Checksum`` is the temp file renamed to the final name.
+Bytes go into a temporary file in a staging folder beside the target
+(:mod:`colab_magics.drive.staging`: no name a Drive file could have), hashed while they arrive
+(:mod:`colab_magics.drive.pipeline`: receiving, writing and hashing overlap, in a few reused
+buffers); after a failure the next ranged request starts at the last byte received.
+Only when the md5 equals Drive's ``md5Checksum`` is the temp file renamed to the final name.
 """
 
 from __future__ import annotations
@@ -13,23 +13,19 @@ import dataclasses
 import errno
 import hashlib
 import os
-import queue
 import shutil
-import threading
 from typing import IO
 
-from colab_magics.drive.errors import (
-    DriveError,
-    DriveIntegrityError,
-    DriveNotDownloadable,
-    map_exception,
-)
+from colab_magics.drive.errors import DriveError, DriveIntegrityError, DriveNotDownloadable
 from colab_magics.drive.model import FILE_FIELDS, DriveFile
+from colab_magics.drive.pipeline import Pipeline
 from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.staging import Staging
 from colab_magics.drive.transport import Transport
 
 DEFAULT_DOWNLOAD_CHUNK = 16 * 1024 * 1024
+"""A file up to this size comes in one request on the thread's kept-alive connection; a bigger
+one streams through the pipeline, in buffers of at most this size (and of ``pipeline.BLOCK``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,83 +117,6 @@ def download_to_stream(
     return DownloadResult(file, None, received, transport.requests - requests_before)
 
 
-class _WriteBehind:
-    """Writes and hashes chunks on two background threads while the next one downloads.
-
-    Receiving, hashing and writing overlap, so a download runs at the slowest of the three
-    rather than their sum. One chunk waits per stage at most: memory stays within about five
-    chunks. A write error (disk full) is raised in the downloading thread at the next
-    :meth:`put` or :meth:`finish`.
-    """
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self.out = out
-        self.md5 = hashlib.md5()
-        self._error: BaseException | None = None
-        self._stages = [
-            self._stage(out.write, "drive-write-behind"),
-            self._stage(self.md5.update, "drive-hash-behind"),
-        ]
-
-    def _stage(self, consume, name: str) -> tuple[queue.Queue[bytes | None], threading.Thread]:
-        inbox: queue.Queue[bytes | None] = queue.Queue(maxsize=1)
-
-        def run() -> None:
-            while True:
-                data = inbox.get()
-                if data is None:
-                    return
-                if self._error is None:
-                    try:
-                        consume(data)
-                    except BaseException as exc:  # raised in the downloading thread
-                        self._error = exc
-
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        thread.start()
-        return inbox, thread
-
-    def put(self, data: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        for inbox, _ in self._stages:
-            inbox.put(data)
-
-    def _stop(self) -> None:
-        for inbox, thread in self._stages:
-            inbox.put(None)
-            thread.join()
-
-    def finish(self) -> str:
-        """Wait for every write; the md5 of everything written."""
-        self._stop()
-        if self._error is not None:
-            raise self._error
-        return self.md5.hexdigest()
-
-    def abandon(self) -> None:
-        self._stop()
-
-
-class _WriteInline:
-    """Writes and hashes in the downloading thread: for a file of one chunk there is nothing
-    to overlap, and starting two threads per file made pulls of many small files slow."""
-
-    def __init__(self, out: IO[bytes]) -> None:
-        self.out = out
-        self.md5 = hashlib.md5()
-
-    def put(self, data: bytes) -> None:
-        self.out.write(data)
-        self.md5.update(data)
-
-    def finish(self) -> str:
-        return self.md5.hexdigest()
-
-    def abandon(self) -> None:
-        pass
-
-
 def _fetch(
     transport: Transport, file: DriveFile, out: IO[bytes], chunk_size: int, progress: Callback
 ) -> int:
@@ -212,13 +131,10 @@ def _fetch(
     size = file.size or 0
     progress.set_size(size)
     url = f"{transport.files_url}/{file.id}?alt=media"
-    writer = _WriteBehind(out) if size > chunk_size else _WriteInline(out)
-    try:
-        received = _fetch_into(transport, file, url, size, writer, chunk_size, progress)
-        digest = writer.finish()
-    except BaseException:
-        writer.abandon()
-        raise
+    if size > chunk_size:
+        received, digest = Pipeline(transport, file, url, out, chunk_size, progress).run()
+    else:
+        received, digest = _fetch_whole(transport, file, url, out, progress)
     if digest != file.md5:
         raise DriveIntegrityError(
             f"Download of {file.name!r} did not verify: Drive says md5 {file.md5}, the bytes "
@@ -229,48 +145,31 @@ def _fetch(
     return received
 
 
-def _fetch_into(
-    transport: Transport,
-    file: DriveFile,
-    url: str,
-    size: int,
-    writer: _WriteBehind | _WriteInline,
-    chunk_size: int,
-    progress: Callback,
-) -> int:
-    written = 0
+def _fetch_whole(
+    transport: Transport, file: DriveFile, url: str, out: IO[bytes], progress: Callback
+) -> tuple[int, str]:
+    """A file of one chunk at most: one request on the thread's kept-alive connection (a
+    new connection per small file would cost a TLS handshake each), written and hashed here."""
+    size = file.size or 0
+    md5 = hashlib.md5()
     received = 0
     failures = 0
-    retrier = transport.retrier
-    while written < size:
-        end = min(size, written + chunk_size) - 1
-        headers = {"Range": f"bytes={written}-{end}"}
+    what = file.name or file.id
+    while size:
         try:
-            resp, content = transport.send(
-                "GET", url, headers=headers, ok=(200, 206), what=file.name or file.id
+            _, content = transport.send(
+                "GET", url, headers={"Range": f"bytes=0-{size - 1}"}, ok=(200, 206), what=what
             )
         except Exception as exc:  # classified: retry or raise
             failures += 1
-            error = map_exception(exc, what=file.name or file.id)
-            if not isinstance(error, DriveError):
-                raise
-            delay = retrier.next_delay(error, failures)
-            if delay is None:
-                raise error from (None if error is exc else exc)
-            retrier.note_retry(error, delay, progress.retry)
-            retrier.sleep(delay)
+            transport.retrier.retry_or_raise(exc, failures, what=what, on_retry=progress.retry)
             continue
-        failures = 0
         received += len(content)
-        if resp.status == 200:
-            # The server ignored Range and sent it all: keep what we do not have yet.
-            content = content[written : end + 1]
-        expected = end + 1 - written
-        if len(content) > expected:
-            content = content[:expected]
-        if not content:
-            raise DriveError(f"Drive sent no bytes for {file.name!r} at offset {written}.")
-        writer.put(content)
-        written += len(content)
-        progress.relative_update(len(content))
-    return received
+        content = content[:size]
+        if len(content) < size:
+            raise DriveError(f"Drive sent {len(content)} of {size} bytes of {what!r}.")
+        out.write(content)
+        md5.update(content)
+        progress.relative_update(size)
+        break
+    return received, md5.hexdigest()

@@ -56,9 +56,7 @@ def _delete_batch(
         try:
             batch.execute(http=transport.http)
         except Exception as exc:  # the whole batch failed: maybe retry it all
-            error = retrier.classify(exc, "batch delete")
-            if not retrier.backoff(error, attempt, progress.retry):
-                raise error from (None if error is exc else exc)
+            retrier.retry_or_raise(exc, attempt, what="batch delete", on_retry=progress.retry)
             continue
         retry_ids: list[str] = []
         worst: DriveError | None = None

@@ -136,10 +136,8 @@ class Retrier:
             self.pacer.acquire(cost)
             try:
                 return fn()
-            except Exception as exc:  # classified below, re-raised if foreign
-                error = self.classify(exc, what)
-                if not self.backoff(error, attempt, on_retry):
-                    raise error from (None if error is exc else exc)
+            except Exception as exc:  # classified: retried, or raised typed (foreign: as is)
+                self.retry_or_raise(exc, attempt, what=what, on_retry=on_retry)
 
     @staticmethod
     def classify(exc: BaseException, what: str = "") -> DriveError:
@@ -168,6 +166,20 @@ class Retrier:
         self._sleep(delay)
         return True
 
+    def retry_or_raise(
+        self,
+        exc: Exception,
+        attempt: int,
+        *,
+        what: str = "",
+        on_retry: Callable[[DriveError, float], None] | None = None,
+    ) -> None:
+        """In an ``except`` block of a loop that drives its own tries: wait before the next
+        (:meth:`backoff`), or raise ``exc`` as its typed error when another try cannot help."""
+        error = self.classify(exc, what)
+        if not self.backoff(error, attempt, on_retry):
+            raise error from (None if error is exc else exc)
+
     def next_delay(self, error: DriveError, attempt: int) -> float | None:
         """Seconds to wait before another try after ``attempt`` failed, or None to give up."""
         if not is_retryable(error) or attempt >= self.policy.max_attempts:
@@ -190,7 +202,3 @@ class Retrier:
             self.retries += 1
         if on_retry is not None:
             on_retry(error, delay)
-
-    def sleep(self, seconds: float) -> None:
-        """The retrier's (injectable) sleep, for loops that drive retries themselves."""
-        self._sleep(seconds)

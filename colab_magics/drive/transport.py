@@ -33,6 +33,7 @@ class Transport:
     ) -> None:
         self.root_url = root_url if root_url.endswith("/") else root_url + "/"
         self.credentials = credentials
+        self.timeout = timeout
         self.retrier = retrier or Retrier()
         self._factory = http_factory or (lambda: authorized_http(credentials, timeout=timeout))
         self._local = threading.local()

@@ -283,6 +283,7 @@ class Guard:
         if len(children) > self.threshold:
             out.append(report.large(path, drive_path, len(names), children, self.threshold))
         if depth > 0:
+            self.folders.prefetch(c.id for c in children.values() if c.is_folder)
             for name, child in sorted(children.items()):
                 sub = os.path.join(path, name)
                 if child.is_folder and os.path.isdir(sub):
