@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from colab_magics.progress import FAILED, RUNNING, Progress
-from colab_magics.units import format_bytes, format_seconds
+from colab_magics.units import format_bytes, format_seconds, plural
 
 MIN_INTERVAL = 0.1
 """Least time between two draws; an update inside it is drawn once it has passed."""
@@ -81,7 +81,7 @@ def status_parts(fields: dict[str, Any], now: float | None = None) -> list[str]:
     if fields.get("eta") is not None:
         parts.append(f"ETA {format_seconds(fields['eta'])}")
     if fields.get("retries"):
-        parts.append(f"{fields['retries']} retries")
+        parts.append(plural(fields["retries"], "retry", "retries"))
     return parts
 
 

@@ -67,3 +67,8 @@ def test_a_failure_is_drawn_at_once_despite_throttling():
     progress.update(files_done=1, files_total=3)
     progress.update(state=FAILED, error="quota exceeded")
     assert "ERROR: quota exceeded" in out.getvalue().splitlines()[-1]
+
+
+def test_one_retry_reads_as_one():
+    line = text_line("push", {"state": "running", "retries": 1})
+    assert "1 retry" in line and "retries" not in line
