@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from colab_magics.checkpoint.lease import Lease, acquire
+from colab_magics.checkpoint.lease import DriveLeaseFiles, Lease, acquire
 from colab_magics.drive import connect
 from colab_magics.progress import Progress
 
@@ -45,7 +45,7 @@ def test_waiting_for_drive_to_list_the_lease_says_so(emulator, client):
 
 
 def test_waiting_for_a_stopped_runtime_counts_down_what_is_left(emulator, client):
-    ghost = Lease(client, FOLDER, run="shared", ttl=TTL)
+    ghost = Lease(DriveLeaseFiles(client, FOLDER), run="shared", ttl=TTL)
     ghost.create()  # a runtime that then stopped: no heartbeat ever follows
     progress, messages = Progress("checkpointed shared"), []
     progress.subscribe(lambda p: messages.append(p.get("message") or ""))
