@@ -220,7 +220,10 @@ class FolderSync:
             if self._fenced:
                 return
             if op[0] == "delete":  # a save of it still waiting is moot
-                self._queue = collections.deque(q for q in self._queue if q[1] != op[1])
+                for moot in [q for q in self._queue if q[1] == op[1]]:
+                    self._queue.remove(moot)
+                    if moot[0] == "save":
+                        _remove(moot[2])
             self._queue.append(op)
             self._cond.notify_all()
         self._show()
