@@ -54,6 +54,8 @@ class UnitManifest:
     unit: str
     created: float
     files: tuple[UnitFile, ...]
+    saved_by: str = ""
+    """The trainer hook that saved it (``hf``, ``lightning``, ``keras``); "" when polled."""
     tag: str = ""
     manifest_id: str = ""
 
@@ -72,6 +74,7 @@ class UnitManifest:
                 "run": self.run,
                 "unit": self.unit,
                 "created": self.created,
+                "saved_by": self.saved_by,
                 "files": [dataclasses.asdict(f) for f in self.files],
             },
             indent=1,
@@ -102,7 +105,11 @@ class UnitManifest:
             created = doc["created"]
             if not isinstance(created, (int, float)) or isinstance(created, bool):
                 raise ManifestError(f"its creation time {created!r} is not a time")
-            return cls(str(doc["run"]), unit, float(created), tuple(files), tag, manifest_id)
+            saved_by = doc.get("saved_by", "")
+            if not isinstance(saved_by, str):
+                raise ManifestError(f"its saved_by {saved_by!r} is not a string")
+            return cls(str(doc["run"]), unit, float(created), tuple(files), saved_by[:100], tag,
+                       manifest_id)  # fmt: skip
         except ManifestError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
@@ -162,6 +169,7 @@ class UnitStore:
         files: list[UnitFile],
         *,
         last: Callable[[str], bool],
+        saved_by: str = "",
         on_file: Callable[[int], None] = lambda left: None,
     ) -> UnitManifest:
         """Upload the files staged at ``staged`` (those ``last`` picks after the others),
@@ -177,7 +185,7 @@ class UnitStore:
                 source, f"{self.folder}/blobs-{tag}/{index}", replace=False, md5=file.md5
             )
             uploaded.append(dataclasses.replace(file, file_id=result.file.id))
-        manifest = UnitManifest(self.run, unit, time.time(), tuple(uploaded), tag)
+        manifest = UnitManifest(self.run, unit, time.time(), tuple(uploaded), saved_by, tag)
         self._check_lease()
         name = f"unit-{int(manifest.created * 1000)}-{tag}.json"
         result = self.client.upload(

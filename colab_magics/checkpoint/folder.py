@@ -15,6 +15,7 @@ wrote, its marker file is there; an entry that disappears is deleted on Drive.
 from __future__ import annotations
 
 import collections
+import json
 import os
 import shutil
 import threading
@@ -107,7 +108,9 @@ class FolderSync:
         self.staging = os.path.join(staging or os.path.join(local, ".."), "dir-units")
         self.resume_path: str | None = None
         """The newest checkpoint restored (a local path) or None: ``resume_from_checkpoint``."""
-        self.hooked = False
+        self.hook = ""
+        """The trainer hook that reports saves ("" while polling)."""
+        self._stale: list[UnitManifest] = []
         self._confirmed: dict[str, UnitManifest] = {}
         self._polled: dict[str, tuple] = {}
         self._pushed: dict[str, tuple] = {}
@@ -125,8 +128,9 @@ class FolderSync:
         self.store.lease = lease
 
     def restore(self, *, fresh: bool = False) -> int:
-        """Bring back the newest ``keep`` complete units (with ``fresh``: delete them on Drive
-        instead); returns units restored."""
+        """Bring back the newest complete checkpoint a trainer's hook saved (and the one its
+        state names as best), or every unit a polled trainer left; with ``fresh`` delete them
+        on Drive instead. Returns units restored."""
         os.makedirs(self.local, exist_ok=True)
         shutil.rmtree(self.staging, ignore_errors=True)
         if fresh:
@@ -134,35 +138,59 @@ class FolderSync:
             return 0
         units = self.store.confirmed()
         doomed = _beyond(units, self.keep)
-        kept, restored = [m for m in units if m not in doomed], []
-        self.store.clear_orphans(kept)
+        units = [m for m in units if m not in doomed]
+        self.store.clear_orphans(units)
         self.store.delete(doomed)
-        for manifest in kept:
-            staged = os.path.join(self.staging, f"restore-{len(restored)}")
-            try:
-                self.store.fetch(manifest, staged)
-            except (DriveError, IntegrityError, ManifestError, OSError) as exc:
-                self.store.skipped.append(f"{manifest.unit}: {exc}")
-                shutil.rmtree(staged, ignore_errors=True)
-                continue
-            replace_local(staged, self._path(manifest.unit), manifest.created)
-            self._confirmed[manifest.unit] = manifest
-            restored.append(manifest)
+        restored = [m for m in units if not m.saved_by and self._fetch(m)]
+        hooked = [m for m in units if m.saved_by]
+        for newest in hooked:
+            if self._fetch(newest):  # else the next older one
+                self.resume_path = self._path(newest.unit)
+                restored.append(newest)
+                restored.extend(m for m in self._beside(newest, hooked) if self._fetch(m))
+                break
+        if self.resume_path is None and restored:
+            self.resume_path = self._path(max(restored, key=lambda m: m.created).unit)
+        # Older checkpoints stay on Drive until this run confirms a newer one.
+        self._stale = [m for m in hooked if m not in restored]
         shutil.rmtree(self.staging, ignore_errors=True)
-        if restored:
-            self.resume_path = self._path(restored[0].unit)
+        if self.resume_path is not None:
             skipped = f" (skipped {'; '.join(self.store.skipped)})" if self.store.skipped else ""
             self.progress.update(
-                message=f"Restored {restored[0].unit} and {len(restored) - 1} older checkpoint(s) "
-                f"of {self.local} from drive:{self.remote}{skipped}"
-                if len(restored) > 1
-                else f"Restored {restored[0].unit} into {self.local} from drive:{self.remote}"
+                message=f"Restored {os.path.relpath(self.resume_path, self.local)} "
+                f"({len(restored)} checkpoint file(s) or folder(s)) from drive:{self.remote}"
                 f"{skipped}"
             )
-        for manifest in self._confirmed.values():
+        for manifest in restored:
             signature = _signature(self._path(manifest.unit)) or ()
             self._polled[manifest.unit] = self._pushed[manifest.unit] = signature
         return len(restored)
+
+    def _fetch(self, manifest: UnitManifest) -> bool:
+        """Download ``manifest``'s unit into place; False (noted as skipped) if it failed."""
+        staged = os.path.join(self.staging, manifest.tag)
+        try:
+            self.store.fetch(manifest, staged)
+        except (DriveError, IntegrityError, ManifestError, OSError) as exc:
+            self.store.skipped.append(f"{manifest.unit}: {exc}")
+            _remove(staged)
+            return False
+        replace_local(staged, self._path(manifest.unit), manifest.created)
+        self._confirmed[manifest.unit] = manifest
+        return True
+
+    def _beside(self, newest: UnitManifest, hooked: list[UnitManifest]) -> list[UnitManifest]:
+        """What the trainer reads beside its newest checkpoint: the best one that Hugging
+        Face's ``trainer_state.json`` names (``load_best_model_at_end``)."""
+        try:
+            with open(os.path.join(self._path(newest.unit), "trainer_state.json")) as f:
+                best = json.load(f).get("best_model_checkpoint")
+        except (OSError, ValueError, AttributeError):
+            return []
+        if not isinstance(best, str):
+            return []
+        name = os.path.basename(best.rstrip("/\\"))
+        return [m for m in hooked if m is not newest and os.path.basename(m.unit) == name]
 
     def _path(self, unit: str) -> str:
         return self.local if unit == WHOLE else os.path.join(self.local, *unit.split("/"))
@@ -172,9 +200,9 @@ class FolderSync:
         self._thread = threading.Thread(target=self._work, name="colab-magics-dir", daemon=True)
         self._thread.start()
 
-    def use_hooks(self) -> None:
-        """A trainer's hooks report its saves and deletions: stop polling."""
-        self.hooked = True
+    def use_hooks(self, name: str) -> None:
+        """The hook ``name`` reports the trainer's saves and deletions: stop polling."""
+        self.hook = name
 
     def unit_of(self, path: str) -> str:
         """The unit name of ``path`` inside the folder (``.`` for the folder itself)."""
@@ -237,7 +265,7 @@ class FolderSync:
                 if op is None and self._stopping:
                     return
             if op is None:
-                if not self.hooked:
+                if not self.hook:
                     self._poll(final=False)
                 continue
             try:
@@ -276,12 +304,14 @@ class FolderSync:
             self._show()
 
         self._show()
-        manifest = self.store.commit(unit, staged, files, last=_uploaded_last, on_file=left)
+        manifest = self.store.commit(
+            unit, staged, files, last=_uploaded_last, saved_by=self.hook, on_file=left
+        )
         with self._cond:
             self._confirmed[unit] = manifest
             self._error = None
-        if previous is not None:
-            self.store.delete([previous])
+        stale, self._stale = self._stale, []
+        self.store.delete(([previous] if previous is not None else []) + stale)
         self._prune()
         if (self.progress.get("error") or "").startswith("--dir"):
             self.progress.update(error=None)  # the failure before this one is made good
@@ -289,7 +319,8 @@ class FolderSync:
     def _prune(self) -> None:
         """Keep the newest ``keep`` checkpoints on Drive (loose polled files stay)."""
         with self._cond:
-            doomed = _beyond(list(self._confirmed.values()), self.keep)
+            going = {op[1] for op in self._queue if op[0] == "delete"}
+            doomed = _beyond([m for u, m in self._confirmed.items() if u not in going], self.keep)
             for m in doomed:
                 self._confirmed.pop(m.unit, None)
         self.store.delete(doomed)
@@ -359,7 +390,7 @@ class FolderSync:
     def finish(self) -> bool:
         """Push what is left and wait for Drive to confirm; False (with the error shown) if
         something did not go."""
-        if not self.hooked and not self._fenced:
+        if not self.hook and not self._fenced:
             self._poll(final=True)
         with self._cond:
             self._stopping = True

@@ -24,10 +24,10 @@ class TrainerHooks:
         run: pass it to ``trainer.train(resume_from_checkpoint=...)`` or ``ckpt_path=``."""
         return None if self.folder is None else self.folder.resume_path
 
-    def _hooked_folder(self, what: str) -> FolderSync:
+    def _hooked_folder(self, what: str, hook: str) -> FolderSync:
         if self.folder is None:
             raise ValueError(f"ckpt.{what}() needs --dir: name the folder the trainer writes")
-        self.folder.use_hooks()
+        self.folder.use_hooks(hook)
         return self.folder
 
     def hf_callback(self) -> Any:
@@ -35,18 +35,18 @@ class TrainerHooks:
         ``TrainingArguments(output_dir=<--dir>)``: each ``checkpoint-N`` pushed on save."""
         from colab_magics.trainers.hf import DriveCallback
 
-        return DriveCallback(self._hooked_folder("hf_callback"))
+        return DriveCallback(self._hooked_folder("hf_callback", "hf"))
 
     def lightning_plugin(self) -> Any:
         """A Lightning ``CheckpointIO`` for ``Trainer(plugins=[...])``: each ``.ckpt`` saved
         inside ``--dir`` is pushed, each one Lightning removes is deleted on Drive."""
         from colab_magics.trainers.lightning import DriveCheckpointIO
 
-        return DriveCheckpointIO(self._hooked_folder("lightning_plugin"))
+        return DriveCheckpointIO(self._hooked_folder("lightning_plugin", "lightning"))
 
     def keras_callback(self, **options: Any) -> Any:
         """A ``keras.callbacks.BackupAndRestore`` whose backup folder is ``--dir``, pushed on
         every backup; a finished run stays on Drive as such (``options`` go to Keras)."""
         from colab_magics.trainers.keras import DriveBackupAndRestore
 
-        return DriveBackupAndRestore(self._hooked_folder("keras_callback"), **options)
+        return DriveBackupAndRestore(self._hooked_folder("keras_callback", "keras"), **options)

@@ -65,3 +65,9 @@ def partial_uploads(client, run: str) -> int:
     children = client.listdir(f"colab_magics/checkpoints/{run}/dir")
     tags = {c.name.rsplit("-", 1)[-1][:8] for c in children if c.name.startswith("unit-")}
     return sum(1 for c in children if c.name.startswith("blobs-") and c.name[6:] not in tags)
+
+
+def uploading_unit(panel: str) -> str | None:
+    """The checkpoint a panel line says is uploading ("x confirmed on Drive, y uploading")."""
+    match = re.search(r"(?:^|, )(\S+) uploading \(", panel)
+    return match.group(1) if match else None

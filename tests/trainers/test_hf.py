@@ -12,7 +12,13 @@ import os
 
 import pytest
 
-from tests.trainers.driver import PANEL, Runtime, partial_uploads, units_on_drive
+from tests.trainers.driver import (
+    PANEL,
+    Runtime,
+    partial_uploads,
+    units_on_drive,
+    uploading_unit,
+)
 
 pytest.importorskip("transformers")
 
@@ -83,16 +89,16 @@ def _digest(out: str) -> str:
 
 def test_killed_mid_upload_resumes_from_the_newest_confirmed_checkpoint(emulator, client, tmp_path):
     emulator.settings.update({"latency": 0.05})  # a checkpoint's upload spans several steps
-    first = Runtime(emulator, tmp_path, "first")
+    first = Runtime(emulator, tmp_path, "content")
     first.run(SETUP + PROGRESS)
     killed_at, panel = first.kill_while_uploading(TRAIN, after_step=2 * SAVE_EVERY)
     confirmed = units_on_drive(client, "bert")
-    assert partial_uploads(client, "bert") >= 1, "the kill was to land mid-upload"
+    assert uploading_unit(panel), panel  # killed while a checkpoint was uploading
     newest = max(int(unit.split("-")[1]) for unit in confirmed)
-    assert 0 < newest < killed_at and len(confirmed) <= KEEP, (confirmed, killed_at, panel)
+    assert 0 < newest < killed_at, (confirmed, killed_at, panel)
 
     emulator.settings.update({"latency": 0.0})
-    second = Runtime(emulator, tmp_path, "second")
+    second = Runtime(emulator, tmp_path, "content")  # Colab's /content, empty again
     try:
         second.run(SETUP + PROGRESS)
         out = second.run(TRAIN)
