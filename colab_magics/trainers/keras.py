@@ -16,7 +16,6 @@ from colab_magics.checkpoint.folder import FolderSync
 
 class DriveBackupAndRestore(keras.callbacks.BackupAndRestore):
     def __init__(self, folder: FolderSync, **options: Any) -> None:
-        options.setdefault("double_checkpoint", False)  # the previous backup is on Drive
         super().__init__(backup_dir=folder.local, **options)
         self.folder = folder
 
@@ -25,5 +24,8 @@ class DriveBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.folder.saved(WHOLE)
 
     def on_train_end(self, logs=None) -> None:
-        self._save_model()  # unchanged since the last epoch's backup: nothing is uploaded
+        # The end of the last epoch, as its own backup had it (then nothing is uploaded).
+        # A fit() that resumed a finished run ran no epoch: its backup stays as it is.
+        if self._current_epoch:
+            self._save_model()
         super().on_train_end(logs)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from tests.trainers.driver import (
     PANEL,
     Runtime,
@@ -19,8 +17,6 @@ from tests.trainers.driver import (
     units_on_drive,
     uploading_unit,
 )
-
-pytest.importorskip("lightning")
 
 STEPS, SAVE_EVERY, KEEP = 24, 4, 2
 
