@@ -345,23 +345,26 @@ class FolderSync:
 
     # -- the fallback without hooks ------------------------------------------------------------
     def _poll(self, *, final: bool) -> None:
-        """Queue the top-level entries that are whole; delete on Drive the ones gone."""
+        """Queue the units that are whole; delete on Drive the ones gone. A folder holding a
+        marker itself (Keras's backup folder as ``--dir``) is one unit, else each entry is."""
         try:
             names = sorted(os.listdir(self.local))
         except FileNotFoundError:
             names = []
+        units = [WHOLE] if MARKERS & set(names) else names
         for unit in self.confirmed_units():
-            if "/" not in unit and unit != WHOLE and unit not in names:
+            if "/" not in unit and unit not in units and (unit != WHOLE or not names):
                 self._polled.pop(unit, None)
+                self._pushed.pop(unit, None)
                 self.deleted(unit)
-        for name in names:
-            signature = _signature(self._path(name))
+        for unit in units:
+            signature = _signature(self._path(unit))
             if not signature:
                 continue
-            stable = final or self._polled.get(name) == signature
-            self._polled[name] = signature
-            if stable and self._complete(name, signature) and self._changed(name, signature):
-                self.saved(name)
+            stable = final or self._polled.get(unit) == signature
+            self._polled[unit] = signature
+            if stable and self._complete(signature) and self._changed(unit, signature):
+                self.saved(unit)
 
     def _changed(self, unit: str, signature: tuple) -> bool:
         if self._pushed.get(unit) == signature:
@@ -370,7 +373,7 @@ class FolderSync:
         return True
 
     @staticmethod
-    def _complete(name: str, signature: tuple) -> bool:
+    def _complete(signature: tuple) -> bool:
         """A file is whole once stable; a folder with files a known trainer writes before its
         marker needs the marker too."""
         if len(signature) == 1 and len(signature[0]) == 2:
