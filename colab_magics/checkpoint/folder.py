@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable
@@ -40,6 +41,15 @@ MARKERS = frozenset({"trainer_state.json", "training_metadata.json"})
 Hugging Face ``Trainer``'s state and Keras ``BackupAndRestore``'s metadata. Uploaded last;
 a polled folder holding none of the files beside them is not yet a checkpoint."""
 _BESIDE_MARKER = frozenset({"latest.weights.h5", "config.json", "model.safetensors"})
+
+
+_STEP = re.compile(r"(?:^checkpoint-|step=)(\d+)")
+
+
+def _step_of(unit: str) -> int | None:
+    """The training step a checkpoint's name gives (``checkpoint-300``, ``...step=300.ckpt``)."""
+    match = _STEP.search(os.path.basename(unit))
+    return int(match.group(1)) if match else None
 
 
 def _uploaded_last(name: str) -> bool:
@@ -310,6 +320,7 @@ class FolderSync:
         with self._cond:
             self._confirmed[unit] = manifest
             self._error = None
+        self._confirmed_step(manifest)
         stale, self._stale = self._stale, []
         self.store.delete(([previous] if previous is not None else []) + stale)
         self._prune()
@@ -324,6 +335,16 @@ class FolderSync:
             for m in doomed:
                 self._confirmed.pop(m.unit, None)
         self.store.delete(doomed)
+
+    def _confirmed_step(self, manifest: UnitManifest) -> None:
+        """A checkpoint named by its step puts that step in the panel's "confirmed step"."""
+        step = _step_of(manifest.unit)
+        if step is not None and self.hook:
+            self.progress.update(confirmed_step=step, confirmed_time=manifest.created)
+
+    def trainer_step(self, step: int, total: int | None) -> None:
+        """Where the trainer is, for the panel's bar (a hook reports it)."""
+        self.progress.update(step=step, total=total or None)
 
     def _show(self) -> None:
         """``checkpoint-250 confirmed on Drive, checkpoint-300 uploading (3 files)``."""

@@ -19,6 +19,9 @@ class DriveCallback(TrainerCallback):
     def __init__(self, folder: FolderSync) -> None:
         self.folder = folder
 
+    def on_step_end(self, args, state, control, **kwargs):
+        self.folder.trainer_step(state.global_step, state.max_steps)
+
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return

@@ -136,9 +136,11 @@ def test_the_newest_hooked_checkpoint_and_the_best_one_are_restored(client, tmp_
     assert sorted(units_on_drive(client, "best")) == [f"checkpoint-{n}" for n in (1, 3, 4)]
 
 
-def test_keep_bounds_the_trainer_checkpoints_on_drive(client, tmp_path):
+def test_keep_bounds_the_trainer_checkpoints_on_drive_and_the_panel_says_which(client, tmp_path):
     local = str(tmp_path / "out")
     sync = _sync(client, local, "kept", tmp_path, keep=2)
+    messages: list[str] = []
+    sync.progress.subscribe(lambda p: messages.append(p.get("message") or ""))
     sync.restore()
     sync.start()
     sync.use_hooks("hf")
@@ -146,6 +148,10 @@ def test_keep_bounds_the_trainer_checkpoints_on_drive(client, tmp_path):
         sync.saved(sync.unit_of(_hf_checkpoint(local, step)))
     assert sync.finish()
     assert sorted(units_on_drive(client, "kept")) == ["checkpoint-3", "checkpoint-4"]
+    shown = "checkpoint-2 confirmed on Drive, checkpoint-3 uploading (2 files)"
+    assert any(m.startswith(shown) for m in messages), messages
+    assert sync.progress.get("message") == "checkpoint-4 confirmed on Drive"
+    assert sync.progress.get("confirmed_step") == 4
 
 
 def test_the_marker_file_is_uploaded_last(client, tmp_path):
