@@ -36,12 +36,15 @@ class Runtime:
 
     def kill_while_uploading(self, cell: str, after_step: int) -> tuple[int, str]:
         """Run ``cell`` and SIGKILL the kernel at the first step past ``after_step`` at which
-        a checkpoint is uploading, then wipe its disk; returns that step and the panel line."""
+        one checkpoint is confirmed and a newer one uploading, then wipe its disk; returns
+        that step and the panel line."""
         seen: list[tuple[int, str]] = []
 
         def past(text: str) -> bool:
             seen.extend((int(m.group(1)), m.group(2)) for m in STEP_LINE.finditer(text))
-            return bool(seen) and seen[-1][0] > after_step and "uploading" in seen[-1][1]
+            if not seen or seen[-1][0] <= after_step:
+                return False
+            return "confirmed on Drive, " in seen[-1][1] and "uploading" in seen[-1][1]
 
         try:
             self.kernel.run(cell, timeout=120, on_stream=past)
