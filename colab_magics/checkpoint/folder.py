@@ -104,8 +104,8 @@ class FolderSync:
         *,
         client: DriveClient,
         progress: Progress,
-        run: str = "",
-        staging: str | None = None,
+        run: str,
+        staging: str,
         keep: int = 3,
         interval: float = 5.0,
     ) -> None:
@@ -115,7 +115,8 @@ class FolderSync:
         self.keep = keep
         self.interval = interval
         self.store = UnitStore(client, remote, run=run)
-        self.staging = os.path.join(staging or os.path.join(local, ".."), "dir-units")
+        self.staging = os.path.join(staging, "dir-units")
+        """Copies of units waiting for upload: the trainer may rotate or rewrite its own."""
         self.resume_path: str | None = None
         """The newest checkpoint restored (a local path) or None: ``resume_from_checkpoint``."""
         self.hook = ""
@@ -164,13 +165,13 @@ class FolderSync:
         # Older checkpoints stay on Drive until this run confirms a newer one.
         self._stale = [m for m in hooked if m not in restored]
         shutil.rmtree(self.staging, ignore_errors=True)
-        if self.resume_path is not None:
-            skipped = f" (skipped {'; '.join(self.store.skipped)})" if self.store.skipped else ""
-            self.progress.update(
-                message=f"Restored {os.path.relpath(self.resume_path, self.local)} "
-                f"({len(restored)} checkpoint file(s) or folder(s)) from drive:{self.remote}"
-                f"{skipped}"
-            )
+        skipped = f" (skipped {'; '.join(self.store.skipped)})" if self.store.skipped else ""
+        if self.resume_path is None:
+            said = f"No checkpoint in drive:{self.remote} yet: starting anew"
+        else:
+            more = f" and {len(restored) - 1} more" if len(restored) > 1 else ""
+            said = f"Restored {os.path.basename(self.resume_path)}{more} from drive:{self.remote}"
+        self.progress.update(message=said + skipped)
         for manifest in restored:
             signature = _signature(self._path(manifest.unit)) or ()
             self._polled[manifest.unit] = self._pushed[manifest.unit] = signature
@@ -217,7 +218,7 @@ class FolderSync:
     def unit_of(self, path: str) -> str:
         """The unit name of ``path`` inside the folder (``.`` for the folder itself)."""
         rel = os.path.relpath(os.path.abspath(path), os.path.abspath(self.local))
-        if rel.startswith(".."):
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
             raise ValueError(f"{path} is not inside --dir {self.local}")
         return WHOLE if rel == "." else rel.replace(os.sep, "/")
 
@@ -226,14 +227,20 @@ class FolderSync:
         source = self._path(unit)
         if not os.path.exists(source):
             return
-        os.makedirs(self.staging, exist_ok=True)
         with self._cond:
             self._count += 1
             staged = os.path.join(self.staging, str(self._count))
-        if os.path.isdir(source):
-            shutil.copytree(source, staged, symlinks=True)
-        else:
-            shutil.copy2(source, staged)
+        try:
+            os.makedirs(self.staging, exist_ok=True)
+            if os.path.isdir(source):
+                shutil.copytree(source, staged, symlinks=True)
+            else:
+                shutil.copy2(source, staged)
+        except OSError as exc:  # training goes on; the trainer's next save tries again
+            _remove(staged)
+            self._error = f"--dir: {unit} could not be copied for upload: {exc}"
+            self.progress.update(error=self._error)
+            return
         self._put(("save", unit, staged))
 
     def deleted(self, unit: str) -> None:
@@ -276,7 +283,10 @@ class FolderSync:
                     return
             if op is None:
                 if not self.hook:
-                    self._poll(final=False)
+                    try:
+                        self._poll(final=False)
+                    except OSError as exc:  # the next poll tries again
+                        self.progress.update(error=f"--dir: {exc}")
                 continue
             try:
                 self._run(op)

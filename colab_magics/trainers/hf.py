@@ -19,6 +19,15 @@ class DriveCallback(TrainerCallback):
     def __init__(self, folder: FolderSync) -> None:
         self.folder = folder
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        try:
+            self.folder.unit_of(args.output_dir)
+        except ValueError:
+            raise ValueError(
+                f"TrainingArguments(output_dir={args.output_dir!r}) is not inside --dir "
+                f"{self.folder.local!r}: its checkpoints would not reach Drive"
+            ) from None
+
     def on_step_end(self, args, state, control, **kwargs):
         self.folder.trainer_step(state.global_step, state.max_steps)
 

@@ -17,7 +17,7 @@ from colab_magics.checkpoint.folder import FolderSync
 class DriveCheckpointIO(TorchCheckpointIO):
     """Lightning's own ``torch.save`` I/O, with each file inside ``--dir`` mirrored on Drive.
 
-    A checkpoint outside ``--dir`` is saved as usual and not pushed."""
+    A checkpoint outside ``--dir`` is saved as usual, not pushed, and the panel says so."""
 
     def __init__(self, folder: FolderSync) -> None:
         super().__init__()
@@ -38,5 +38,6 @@ class DriveCheckpointIO(TorchCheckpointIO):
     def _unit(self, path) -> str | None:
         try:
             return self.folder.unit_of(os.fspath(path))
-        except ValueError:
+        except ValueError as exc:
+            self.folder.progress.update(error=f"--dir: not pushed to Drive: {exc}")
             return None

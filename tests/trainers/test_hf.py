@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.trainers.driver import (
     PANEL,
     Runtime,
@@ -83,6 +85,7 @@ def _digest(out: str) -> str:
     return out.split("DIGEST ")[1].split()[0]
 
 
+@pytest.mark.slow
 def test_killed_mid_upload_resumes_from_the_newest_confirmed_checkpoint(emulator, client, tmp_path):
     emulator.settings.update({"latency": 0.05})  # a checkpoint's upload spans several steps
     first = Runtime(emulator, tmp_path, "content")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.trainers.driver import PANEL, Runtime, units_on_drive, uploading_unit
 
 EPOCHS = 10
@@ -55,6 +57,7 @@ def _backed_up_epoch(client) -> int:
     return json.loads(client.read_bytes(client.file(metadata.file_id)))["epoch"]
 
 
+@pytest.mark.slow
 def test_killed_mid_upload_resumes_and_a_finished_run_is_not_trained_again(
     emulator, client, tmp_path
 ):
