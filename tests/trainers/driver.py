@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 
 from colab_magics.checkpoint.dir_units import UnitStore
 from colab_magics.demo.kernel import DemoKernel
@@ -52,6 +53,7 @@ class Runtime:
         finally:
             self.close()
         shutil.rmtree(self.cwd, ignore_errors=True)
+        time.sleep(1)  # requests the emulator already holds finish; then Drive stays as it is
         return seen[-1]
 
 
