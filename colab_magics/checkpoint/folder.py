@@ -262,13 +262,18 @@ class FolderSync:
 
     def _put(self, op: tuple) -> None:
         with self._cond:
+            # A deletion makes a save of the unit still waiting moot; so does a newer save of
+            # it (Keras rewrites one folder): only what the trainer has now goes up.
+            moot = [q for q in self._queue if q[1] == op[1]]
+            if self._fenced:
+                moot = [op]
+            for dropped in moot:
+                if dropped in self._queue:
+                    self._queue.remove(dropped)
+                if dropped[0] == "save":
+                    _remove(dropped[2])
             if self._fenced:
                 return
-            if op[0] == "delete":  # a save of it still waiting is moot
-                for moot in [q for q in self._queue if q[1] == op[1]]:
-                    self._queue.remove(moot)
-                    if moot[0] == "save":
-                        _remove(moot[2])
             self._queue.append(op)
             self._cond.notify_all()
         self._show()

@@ -181,3 +181,23 @@ def test_a_unit_manifest_naming_a_path_outside_the_folder_is_refused(path):
         document["files"].append(dict(document["files"][0], path="x"))
     with pytest.raises(ManifestError):
         UnitManifest.from_json(json.dumps(document).encode(), tag="t", manifest_id="m")
+
+
+def test_a_folder_rewritten_faster_than_it_uploads_ends_as_last_written(client, tmp_path):
+    """Keras's ``BackupAndRestore`` rewrites one folder at every backup: a backup waiting to go
+    up is replaced by the newer one, and Drive ends with the last."""
+    local = str(tmp_path / "backup")
+    sync = _sync(client, local, "rewritten", tmp_path)
+    sync.restore()
+    sync.start()
+    sync.use_hooks("keras")
+    for epoch in range(1, 6):
+        _write(os.path.join(local, "latest.weights.h5"), f"weights {epoch}")
+        _write(os.path.join(local, "training_metadata.json"), json.dumps({"epoch": epoch}))
+        sync.saved(sync.unit_of(local))
+    assert sync.finish()
+    (backup,) = units_on_drive(client, "rewritten").values()
+    (metadata,) = [f for f in backup.files if f.path == "training_metadata.json"]
+    assert json.loads(client.read_bytes(client.file(metadata.file_id))) == {"epoch": 5}
+    assert backup.files[-1] == metadata  # read first on resume, so uploaded last
+    assert not os.path.exists(tmp_path / "staging" / "rewritten" / "dir-units")  # no copy left
