@@ -101,8 +101,9 @@ def test_killed_mid_upload_resumes_from_the_newest_confirmed_checkpoint(emulator
     try:
         second.run(SETUP + PROGRESS)
         out = second.run(TRAIN)
-        straight = second.run(STRAIGHT)
         local = sorted(n for n in os.listdir(os.path.join(second.cwd, "out")) if "checkpoint" in n)
+        straight = second.run(STRAIGHT)
+        elsewhere = second.kernel.run(TRAIN.replace('arguments("out")', 'arguments("elsewhere")'))
     finally:
         second.close()
     assert f"BEGIN {newest}\n" in out  # resumed from the newest confirmed checkpoint
@@ -118,3 +119,5 @@ def test_killed_mid_upload_resumes_from_the_newest_confirmed_checkpoint(emulator
         ]
     )
     assert partial_uploads(client, "bert") == 0
+    # A trainer writing outside --dir is stopped before its first step, in one line.
+    assert "is not inside --dir 'out'" in str(elsewhere.error)
