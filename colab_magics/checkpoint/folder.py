@@ -4,12 +4,14 @@ Each checkpoint the trainer writes (``checkpoint-300/``, ``epoch=2-step=300.ckpt
 backup folder) is a unit (``dir_units.py``). A trainer's own save event (the hooks in
 ``colab_magics.trainers``) copies the unit aside at once and queues it; one background thread
 uploads queued units in order, the file the framework reads last uploaded last, then the
-unit's manifest. A deletion by the trainer (rotation) deletes the unit on Drive. Before the
-cell, the newest ``keep`` complete units are restored and ``resume_path`` names the newest.
+unit's manifest. A deletion by the trainer (rotation) deletes the unit on Drive, and at most
+``keep`` checkpoints stay there. Before the cell, the newest complete checkpoint a hook saved
+is restored (with the best one Hugging Face's state names) and ``resume_path`` names it.
 
-A trainer without hooks (a CLI writing a folder) is polled: each top-level entry is a unit,
-pushed once its files are unchanged between two polls and, for a folder a known trainer
-wrote, its marker file is there; an entry that disappears is deleted on Drive.
+A trainer without hooks (a CLI writing a folder) is polled: each top-level entry is a unit
+(the whole folder when it holds a marker itself), pushed once its files are unchanged between
+two polls and, for a folder a known trainer wrote, its marker file is there; all of them are
+restored, and an entry that disappears is deleted on Drive.
 """
 
 from __future__ import annotations
@@ -39,10 +41,8 @@ from colab_magics.progress import Progress
 MARKERS = frozenset({"trainer_state.json", "training_metadata.json"})
 """Files a trainer writes last into a checkpoint folder and reads first to resume from it:
 Hugging Face ``Trainer``'s state and Keras ``BackupAndRestore``'s metadata. Uploaded last;
-a polled folder holding none of the files beside them is not yet a checkpoint."""
+a polled folder holding files written before them but no marker is not yet a checkpoint."""
 _BESIDE_MARKER = frozenset({"latest.weights.h5", "config.json", "model.safetensors"})
-
-
 _STEP = re.compile(r"(?:^checkpoint-|step=)(\d+)")
 
 
@@ -57,9 +57,9 @@ def _uploaded_last(name: str) -> bool:
 
 
 def _counts(manifest: UnitManifest) -> bool:
-    """Whether a unit is a checkpoint that ``--keep`` counts: a folder or a ``.ckpt`` file,
-    not a loose file a polled trainer keeps beside them (an index, a log)."""
-    return not manifest.is_file or manifest.unit.endswith(".ckpt")
+    """Whether a unit is a checkpoint that ``--keep`` counts: one a hook saved, a folder or a
+    ``.ckpt`` file; not a loose file a polled trainer keeps beside them (an index, a log)."""
+    return bool(manifest.saved_by) or not manifest.is_file or manifest.unit.endswith(".ckpt")
 
 
 def _beyond(units: list[UnitManifest], keep: int) -> list[UnitManifest]:
