@@ -23,6 +23,10 @@ class DriveBackupAndRestore(keras.callbacks.BackupAndRestore):
         super()._save_model()  # weights, then the metadata Keras reads to resume
         self.folder.saved(WHOLE)
 
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        super().on_epoch_end(epoch, logs)
+        self.folder.trainer_step(epoch + 1, (self.params or {}).get("epochs"))
+
     def on_train_end(self, logs=None) -> None:
         # The end of the last epoch, as its own backup had it (then nothing is uploaded).
         # A fit() that resumed a finished run ran no epoch: its backup stays as it is.

@@ -47,6 +47,7 @@ model.compile(optimizer="sgd", loss="mse")
 model.fit(x, y, epochs=EPOCHS, batch_size=16, verbose=0,
           callbacks=[ckpt.keras_callback(), Progress()])
 print("DIGEST", digest(model))
+print("PANEL", ckpt.folder.progress.get("step"), ckpt.folder.progress.get("total"))
 """.replace("EPOCHS", str(EPOCHS))
 
 
@@ -80,6 +81,7 @@ def test_killed_mid_upload_resumes_and_a_finished_run_is_not_trained_again(
         second.close()
     epochs = [int(line.split()[1]) for line in out.splitlines() if line.startswith("EPOCH ")]
     assert epochs == list(range(confirmed, EPOCHS))  # resumed at the confirmed backup
+    assert f"PANEL {EPOCHS} {EPOCHS}\n" in out  # the panel's bar follows the epochs
     assert _backed_up_epoch(client) == EPOCHS  # the finished state stays on Drive
     assert "EPOCH" not in again  # nothing left to train
     assert again.split("DIGEST ")[1].split()[0] == out.split("DIGEST ")[1].split()[0]
