@@ -41,6 +41,5 @@ class DriveCallback(TrainerCallback):
 
 def _is_checkpoint(unit: str, folder: FolderSync, args) -> bool:
     """A ``checkpoint-N`` folder of this trainer's ``output_dir``."""
-    path = os.path.normpath(os.path.join(folder.local, unit))
-    parent, name = os.path.split(path)
-    return parent == os.path.normpath(args.output_dir) and name.startswith(PREFIX)
+    parent, name = os.path.split(os.path.abspath(os.path.join(folder.local, unit)))
+    return parent == os.path.abspath(args.output_dir) and name.startswith(PREFIX)
