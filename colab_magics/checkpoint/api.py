@@ -118,13 +118,17 @@ def hold_run(store: CheckpointStore, name: str, progress: Progress, ttl: float) 
 
 
 def _folder_sync(
-    directory: str, remote: str, store: CheckpointStore, progress: Progress
+    directory: str, name: str, to: str | None, store: CheckpointStore, progress: Progress, keep: int
 ) -> FolderSync:
     from colab_magics.checkpoint.folder import FolderSync
     from colab_magics.connection import current_client
 
     client = getattr(store, "client", None) or current_client()
-    return FolderSync(directory, remote, client=client, progress=progress)
+    remote = f"{run_folder(name, to)}/dir"
+    return FolderSync(
+        directory, remote, client=client, progress=progress, run=name,
+        staging=default_staging(name), keep=keep,
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -192,8 +196,9 @@ def checkpointed(
     try:
         folder_sync = None
         if directory is not None:
-            folder_sync = _folder_sync(directory, f"{run_folder(name, to)}/dir", store, progress)
-            folder_sync.restore()
+            folder_sync = _folder_sync(directory, name, to, store, progress, keep)
+            folder_sync.set_lease(lease)
+            folder_sync.restore(fresh=fresh)
         checkpoint = Checkpoint(
             name,
             objects,
@@ -203,15 +208,19 @@ def checkpointed(
             keep=keep,
             deadline=deadline,
             staging=default_staging(name),
-            progress=progress,
+            # With --dir alone the trainer's own checkpoints are the run's progress: the
+            # empty snapshot's "step 0" would only hide them.
+            progress=progress if objects else Progress(progress.title),
             fresh=fresh,
             in_namespace=not isinstance(save, Mapping),
         )
+        checkpoint.folder = folder_sync
         if lease is not None:
             checkpoint.waited_for_lease = lease.waited
             lease.on_lost(checkpoint.lost_lease)
             if folder_sync is not None:
                 lease.on_lost(lambda message: folder_sync.stop_pushing())
+                lease.on_lost(lambda message: progress.update(error=message))
         if folder_sync is not None:
             folder_sync.start()
         error: BaseException | None = None
@@ -223,8 +232,10 @@ def checkpointed(
         finally:
             folder_confirmed = folder_sync.finish() if folder_sync is not None else True
             checkpoint.finish(error)
-            if not folder_confirmed:
-                progress.update(state=FAILED)
+            if not objects:
+                progress.update(state=checkpoint.progress.state)
+            if not folder_confirmed or isinstance(error, Exception):
+                progress.update(state=FAILED)  # the cell raised: not a finished run
     finally:
         if lease is not None:
             lease.release()

@@ -22,6 +22,7 @@ from colab_magics.checkpoint.persister import Persister, Snapshot
 from colab_magics.checkpoint.restore import DoesNotFit, RestorePlan, Targets
 from colab_magics.checkpoint.staging import clear_leftovers, naming_a_full_disk
 from colab_magics.progress import DONE, FAILED, Progress
+from colab_magics.trainers import TrainerHooks
 from colab_magics.units import format_seconds
 
 _TOLD_UNPICKLED: set[tuple[int, str]] = set()
@@ -77,7 +78,7 @@ class RestoredFrom:
         return f"step {self.step} ({describe_age(self.created)}) from {self.location}"
 
 
-class Checkpoint:
+class Checkpoint(TrainerHooks):
     """Checkpointing of one run: see ``colab_magics.checkpointed`` for the user's view."""
 
     def __init__(

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from colab_magics.checkpoint.dir_units import UnitStore
 from colab_magics.connection import use_client
 from colab_magics.drive import connect
 
@@ -24,6 +25,11 @@ for k in range(start + 1, start + 1 + int(sys.argv[1])):
 """
 
 
+def _units(client):
+    """The units of run sketch's --dir that Drive holds whole (manifest and files)."""
+    return UnitStore(client, "colab_magics/checkpoints/sketch/dir", run="sketch").confirmed()
+
+
 @pytest.fixture
 def client(emulator, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -39,7 +45,7 @@ def client(emulator, tmp_path, monkeypatch):
 def test_a_shell_trainer_resumes_from_its_own_files_in_a_fresh_runtime(shell, client, tmp_path):
     cell = f"%%checkpointed sketch --dir logs\n!{sys.executable} train.py 3\n"
     assert shell.run_cell(cell).error_in_exec is None
-    on_drive = sorted(f.name for f in client.listdir("colab_magics/checkpoints/sketch/dir"))
+    on_drive = sorted(m.unit for m in _units(client))
     assert on_drive == ["checkpoint", "vector-1.data", "vector-2.data", "vector-3.data"]
     local = (tmp_path / "logs" / "vector-3.data").read_bytes()
 
@@ -47,10 +53,10 @@ def test_a_shell_trainer_resumes_from_its_own_files_in_a_fresh_runtime(shell, cl
     assert shell.run_cell(cell).error_in_exec is None
     assert (tmp_path / "logs" / "vector-3.data").read_bytes() == local  # restored first
     assert (tmp_path / "logs" / "checkpoint").read_text() == "vector-6"  # then continued
-    names = {f.name for f in client.listdir("colab_magics/checkpoints/sketch/dir")}
-    assert {"vector-4.data", "vector-5.data", "vector-6.data"} <= names
-    remote = client.stat("colab_magics/checkpoints/sketch/dir/checkpoint")
-    assert client.read_bytes(remote) == b"vector-6"
+    units = {m.unit: m for m in _units(client)}
+    assert {"vector-4.data", "vector-5.data", "vector-6.data"} <= set(units)
+    (index,) = units["checkpoint"].files
+    assert client.read_bytes(client.file(index.file_id)) == b"vector-6"
 
 
 def test_nothing_to_checkpoint_is_a_usage_error(shell, client):

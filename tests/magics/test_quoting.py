@@ -12,6 +12,7 @@ import builtins
 
 from IPython.core.error import UsageError
 
+from colab_magics.checkpoint.dir_units import UnitStore
 from colab_magics.connection import current_client
 from colab_magics.sync.guard import GuardError, installed
 
@@ -52,7 +53,8 @@ def test_checkpointed_dir_with_a_space(shell, mounted, tmp_path):
     _ok(shell, "%%checkpointed logs --dir 'my logs'\n"
                "import pathlib; pathlib.Path('my logs').mkdir(exist_ok=True)\n"
                "pathlib.Path('my logs/a b.txt').write_text('x')\n")  # fmt: skip
-    assert _names("colab_magics/checkpoints/logs/dir") == ["a b.txt"]
+    store = UnitStore(current_client(), "colab_magics/checkpoints/logs/dir", run="logs")
+    assert [unit.unit for unit in store.confirmed()] == ["a b.txt"]
 
 
 def test_sync_push_and_pull_quoted_paths(shell, mounted, tmp_path):
