@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
+from colab_magics import settings
 from colab_magics.drive import DriveClient, connect
 
 _lock = threading.Lock()
@@ -17,19 +17,39 @@ def current_client(**connect_options: Any) -> DriveClient:
     global _client
     with _lock:
         if _client is None:
-            _client = connect(**connect_options)
+            _client = connect(**_with_mount(connect_options))
             print(_client.description)
         return _client
 
 
+def reconnect(**connect_options: Any) -> DriveClient:
+    """A new ``connect()`` made the current client; the one it replaces is closed."""
+    client = connect(**_with_mount(connect_options))
+    previous = use_client(client)
+    if previous is not None and previous is not client:
+        previous.close()
+    return client
+
+
+def read_token_file(path: str) -> str:
+    """The token in the file at ``path``; ``ValueError`` that does not show the path (it may
+    be the token itself, pasted in the wrong place)."""
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ValueError(f"--token-file: cannot read that file ({why})") from None
+
+
 def mount_root() -> str | None:
-    """Where My Drive is mounted: the current client's, else ``$COLAB_MAGICS_MOUNT`` (None:
-    Colab's own ``/content/drive/MyDrive``)."""
+    """Where My Drive is mounted: the current client's, else the ``mount`` setting or
+    ``$COLAB_MAGICS_MOUNT`` (None: Colab's own ``/content/drive/MyDrive``)."""
     with _lock:
         client = _client
     if client is not None and client.mount_root:
         return client.mount_root
-    return os.environ.get("COLAB_MAGICS_MOUNT")
+    return settings.get("mount")
 
 
 def use_client(client: DriveClient | None) -> DriveClient | None:
@@ -38,3 +58,9 @@ def use_client(client: DriveClient | None) -> DriveClient | None:
     with _lock:
         previous, _client = _client, client
     return previous
+
+
+def _with_mount(options: dict[str, Any]) -> dict[str, Any]:
+    if options.get("mount") is None:
+        options = {**options, "mount": settings.get("mount")}
+    return options

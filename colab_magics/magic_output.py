@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from IPython.core.error import UsageError
 
 from colab_magics import ui
+from colab_magics.magic_args import redact_text
 from colab_magics.progress import FAILED, Progress
 
 
@@ -65,21 +66,34 @@ def _same(shown: str, raised: str) -> bool:
 
 
 @contextlib.contextmanager
+def usage_errors(
+    *known: type[BaseException], template: str = "{}", secrets: Sequence[str | None] = ()
+) -> Iterator[None]:
+    """An exception of a ``known`` type leaves the block as a one-line :class:`UsageError`:
+    its message put into ``template``, every one of ``secrets`` in it hidden. Every magic
+    turns errors into its one line here."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except known as exc:
+        raise UsageError(redact_text(template.format(one_line(exc)), secrets)) from None
+
+
+@contextlib.contextmanager
 def panel(
     progress: Progress, *known: type[BaseException], template: str = "{}"
 ) -> Iterator[Progress]:
     """Show ``progress`` while the block runs; an exception of a ``known`` type leaves as a
-    one-line :class:`UsageError` (its message put into ``template``)."""
+    one-line :class:`UsageError` (see :func:`usage_errors`)."""
     held = _HeldPanel(progress)
     raised: str | None = None
     try:
-        yield progress
+        with usage_errors(*known, template=template):
+            yield progress
     except UsageError as exc:
         raised = str(exc)
         raise
-    except known as exc:
-        raised = template.format(one_line(exc))
-        raise UsageError(raised) from None
     finally:
         held.close(raised)
 

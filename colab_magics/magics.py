@@ -13,13 +13,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, kwds, magic_arguments
 
-from colab_magics import background, gcs, sync, ui
+from colab_magics import background, gcs, ui
 from colab_magics.checkpoint.api import checkpointed, parse_names
 from colab_magics.checkpoint.cellshape import CellShapeError, check_cell
 from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
-from colab_magics.connection import current_client, mount_root, use_client
-from colab_magics.drive import DriveError, connect
+from colab_magics.connection import current_client, mount_root, read_token_file, reconnect
+from colab_magics.drive import DriveError
 from colab_magics.magic_args import (
     DefaultsHelp,
     expand_unless_deleting,
@@ -27,17 +27,23 @@ from colab_magics.magic_args import (
     redact_text,
     url_secrets,
 )
-from colab_magics.magic_output import Interrupted, interrupted_line, one_line, panel
+from colab_magics.magic_output import Interrupted, interrupted_line, panel, usage_errors
 from colab_magics.progress import Progress
 from colab_magics.sync import purge
 from colab_magics.sync.guard import Guard, install, installed
 from colab_magics.sync.mountview import FlushTimeout, MountView, describe
-from colab_magics.units import format_bytes, format_seconds, parse_size, plural
+from colab_magics.sync_command import ERRORS as SYNC_ERRORS
+from colab_magics.sync_command import run_sync, sync_request
+from colab_magics.units import format_bytes, format_seconds, plural
 
 
 def _help():
     """``%magic?`` shows every default (a new decorator per magic: IPython stores its dict)."""
     return kwds(formatter_class=DefaultsHelp)
+
+
+_CHECKPOINT_OPTIONS = ("every", "keep", "to", "lifetime", "margin", "fresh", "directory")
+_REFUSED = (ValueError, OSError, DriveError, gcs.GcsError)
 
 
 @magics_class
@@ -69,9 +75,14 @@ class CheckpointMagics(Magics):
         "--lifetime",
         default=None,
         help="how long this runtime lives, counted from its start (default: 12h on Colab, "
-        "where 24h is Colab Pro's; elsewhere none: no deadline unless given; 'none': off)",
+        "where 24h is Colab Pro's; elsewhere none: no deadline unless given; 'none': off; "
+        "or ColabMagics.lifetime)",
     )
-    @argument("--margin", default="10m", help="stop this long before the runtime's end")
+    @argument(
+        "--margin",
+        default=None,
+        help="stop this long before the runtime's end (default: 10m, or ColabMagics.margin)",
+    )
     @argument("--as", dest="as_name", default="ckpt", help="the name the cell uses")
     @argument(
         "--fresh",
@@ -94,38 +105,22 @@ class CheckpointMagics(Magics):
         if not args.as_name.isidentifier():
             raise UsageError(f"--as {args.as_name!r} is not a variable name")
         names = (self.shell.user_ns, parse_names(args.save), args.directory is not None)
-        try:
+        with usage_errors(CellShapeError):
             notes = check_cell(self.shell.transform_cell(cell), args.as_name, *names)
-        except CellShapeError as exc:
-            raise UsageError(str(exc)) from None
         for note in notes:
             print(f"Warning: {note}", file=sys.stderr)
         progress = Progress(f"checkpointed {args.name}")
+        options = {k: getattr(args, k) for k in _CHECKPOINT_OPTIONS}
+        # Refused before the cell's first line ran (a bad --to or --dir, Drive unreachable):
+        # nothing of the user's code to show a traceback for.
+        refused = usage_errors(*_REFUSED, template=f"checkpointed {args.name}: {{}}")
         ckpt = None
         try:
             with panel(progress, CheckpointUsageError), contextlib.ExitStack() as stack:
-                try:
-                    ckpt = stack.enter_context(
-                        checkpointed(
-                            args.name,
-                            save=parse_names(args.save),
-                            namespace=self.shell.user_ns,
-                            every=args.every,
-                            keep=args.keep,
-                            to=args.to,
-                            lifetime=args.lifetime,
-                            margin=args.margin,
-                            fresh=args.fresh,
-                            directory=args.directory,
-                            progress=progress,
-                        )
-                    )
-                except CheckpointUsageError:
-                    raise
-                except (ValueError, OSError, DriveError, gcs.GcsError) as exc:
-                    # Refused before the cell's first line ran (a bad --to or --dir, Drive
-                    # unreachable): nothing of the user's code to show a traceback for.
-                    raise UsageError(f"checkpointed {args.name}: {one_line(exc)}") from None
+                with refused, usage_errors(CheckpointUsageError):
+                    ckpt = stack.enter_context(checkpointed(
+                        args.name, save=parse_names(args.save), namespace=self.shell.user_ns,
+                        progress=progress, **options))  # fmt: skip
                 self.shell.user_ns[args.as_name] = ckpt
                 self._run(cell)
         except KeyboardInterrupt:
@@ -175,40 +170,20 @@ class DriveMagics(Magics):
         """
         # Stray words on this line may be a token pasted in: no error shows them.
         args = parse_line(self.drive_connect, line, hide_values=True)
-        token = None
         secrets = [args.token_file, args.credentials, *url_secrets(args.url)]
-        if args.token_file:
-            try:
-                with open(args.token_file) as f:
-                    token = f.read().strip()
-                secrets.append(token)
-            except OSError as exc:  # the path is not shown: it may be the token itself
-                why = exc.strerror or type(exc).__name__
-                raise UsageError(f"--token-file: cannot read that file ({why})") from None
-        try:
-            client = connect(
-                url=args.url,
-                token=token,
-                credentials_file=args.credentials,
-                mount=args.mount,
-                scope=args.scope,
-                data_dir=args.data_dir,
-            )
-        except (ValueError, OSError, DriveError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise UsageError(redact_text(message, secrets)) from None
-        previous = use_client(client)
-        if previous is not None and previous is not client:
-            previous.close()
+        with usage_errors(ValueError, OSError, DriveError, secrets=secrets):
+            token = read_token_file(args.token_file) if args.token_file else None
+            client = reconnect(url=args.url, token=token, credentials_file=args.credentials,
+                               mount=args.mount, scope=args.scope,
+                               data_dir=args.data_dir)  # fmt: skip
         old = installed(self.shell)
         if old is not None:  # the guard follows the connection's mount
             new = install_guard(self.shell)
             new.enabled, new.warn = old.enabled, old.warn
-        print(redact_text(client.description, secrets))
+        print(redact_text(client.description, [*secrets, token]))
 
 
-_PUSH_ONLY = ("delete", "watch", "shard", "dry_run")
-_PULL_ONLY = ("extract", "max_size")
+_SYNC_OPTIONS = ("jobs", "delete", "watch", "shard", "dry_run", "extract", "max_size")
 
 
 @magics_class
@@ -226,7 +201,12 @@ class SyncMagics(Magics):
         default=None,
         help="push: at most N files per Drive folder (default: no limit)",
     )
-    @argument("--jobs", type=int, default=8, help="transfers in parallel")
+    @argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="transfers in parallel (default: 8, or ColabMagics.jobs)",
+    )
     @argument("--dry-run", action="store_true", help="push: print the plan, change nothing")
     @argument("--extract", action="store_true", help="pull: extract a .zip/.tar(.gz) locally")
     @argument(
@@ -245,61 +225,23 @@ class SyncMagics(Magics):
         if args.action == "stop":
             _print_stopped(background.stop_watches())
             return
-        other = _PULL_ONLY if args.action == "push" else _PUSH_ONLY
-        wrong = [f"--{o.replace('_', '-')}" for o in other if getattr(args, o)]
-        if wrong:
-            raise UsageError(f"{' '.join(wrong)} does not go with {args.action}")
-        if len(args.paths) != 2:
-            shape = "LOCAL DRIVE_PATH" if args.action == "push" else "DRIVE_PATH LOCAL"
-            raise UsageError(f"%drive_sync {args.action} takes two paths: {shape}")
-        if args.jobs < 1 or (args.shard is not None and args.shard < 1):
-            raise UsageError("--jobs and --shard need a number of at least 1")
-        pull_options = {}
-        if args.max_size is not None:
-            try:
-                pull_options["max_size"] = parse_size(args.max_size)
-            except ValueError as exc:
-                raise UsageError(f"--max-size: {exc}") from None
-        source, dest = args.paths
-        if gcs.is_gs(source) or gcs.is_gs(dest):
-            self._sync_gcs(args, source, dest, pull_options)
-            return
-        client = current_client()
-        progress = Progress(f"drive_sync {args.action} {source} → {dest}")
-        if args.watch:
-            try:
-                background.start_watch(source, dest, client=client, progress=progress)
-            except (ValueError, DriveError) as exc:
-                raise UsageError(one_line(exc)) from None
+        with usage_errors(ValueError):
+            request = sync_request(args.action, args.paths,
+                                   **{k: getattr(args, k) for k in _SYNC_OPTIONS})  # fmt: skip
+        client = None if request.bucket else current_client()
+        progress = Progress(request.title)
+        if request.watch:
+            with usage_errors(ValueError, DriveError):
+                background.start_watch(request.source, request.dest, client=client,
+                                       progress=progress)  # fmt: skip
             ui.show(progress)
-            print(f"Pushing {source} to drive:{dest} as it changes; %drive_sync stop to end.")
+            print(f"Pushing {request.source} to drive:{request.dest} as it changes; "
+                  "%drive_sync stop to end.")  # fmt: skip
             return
-        with panel(progress, sync.SyncError, sync.SyncAborted, DriveError):
-            if args.action == "push":
-                report = sync.push(source, dest, client=client, delete=args.delete,
-                                   jobs=args.jobs, dry_run=args.dry_run, shard=args.shard,
-                                   progress=progress)  # fmt: skip
-            else:
-                report = sync.pull(source, dest, client=client, jobs=args.jobs,
-                                   extract=args.extract, progress=progress,
-                                   **pull_options)  # fmt: skip
+        with panel(progress, DriveError, *SYNC_ERRORS):
+            report = run_sync(request, client=client, progress=progress)
         for plan_line in report.plan_summary() if report.dry_run else []:
             print(plan_line)
-        print(report.summary())
-
-    @staticmethod
-    def _sync_gcs(args, source: str, dest: str, pull_options: dict) -> None:
-        """``%drive_sync`` with a ``gs://`` side: the bucket's pull or push."""
-        drive_only = [f"--{o.replace('_', '-')}" for o in _PUSH_ONLY if getattr(args, o)]
-        if drive_only:
-            raise UsageError(f"{' '.join(drive_only)} works with Drive paths only, not gs://")
-        progress = Progress(f"drive_sync {args.action} {source} → {dest}")
-        with panel(progress, sync.SyncError, sync.SyncAborted, gcs.GcsError):
-            if args.action == "push":
-                report = gcs.push(source, dest, jobs=args.jobs, progress=progress)
-            else:
-                report = gcs.pull(source, dest, jobs=args.jobs, extract=args.extract,
-                                  progress=progress, **pull_options)  # fmt: skip
         print(report.summary())
 
     @no_var_expand  # --empty-trash deletes for good: written on the line, never from a variable
@@ -311,14 +253,12 @@ class SyncMagics(Magics):
         """Drive's storage: limit, used, and how much of it is in the trash."""
         args = parse_line(self.drive_quota, line)
         client = current_client()
-        try:
+        with usage_errors(DriveError):
             if args.empty_trash:
                 before = client.quota()
                 client.empty_trash()
                 print(f"Emptied the trash: {format_bytes(before.usage_in_trash)} freed.")
             print(purge.quota_summary(client.quota()))
-        except DriveError as exc:
-            raise UsageError(one_line(exc)) from None
 
     @no_var_expand  # a variable must never redirect a deletion
     @magic_arguments()
@@ -334,10 +274,8 @@ class SyncMagics(Magics):
         """
         args = parse_line(self.drive_purge, line)
         client = current_client()
-        try:
+        with usage_errors(ValueError, DriveError):
             plan = purge.plan_purge(args.path, client=client)
-        except (ValueError, DriveError) as exc:
-            raise UsageError(str(exc)) from None
         how = "move to the trash" if args.trash else "delete permanently"
         if not args.yes:
             answer = input(f"{how.capitalize()} {plan.describe()}? [y/N] ")
@@ -382,11 +320,8 @@ class MountMagics(Magics):
         args = parse_line(self.drive_status, line)
         view = _mount_view(args.paths)
         if view is not None:
-            try:
-                pending = view.pending(args.paths or None)
-            except (OSError, ValueError, DriveError) as exc:
-                raise UsageError(str(exc).splitlines()[0]) from None
-            print(describe(pending))
+            with usage_errors(OSError, ValueError, DriveError):
+                print(describe(view.pending(args.paths or None)))
         for local, drive_path in background.watching():
             print(f"pushing {local} → drive:{drive_path} as it changes (%drive_sync stop ends it)")
 
@@ -403,10 +338,8 @@ class MountMagics(Magics):
         for the mount: for when the runtime's end is near.
         """
         args = parse_line(self.drive_flush, line)
-        try:
+        with usage_errors(ValueError, template="--timeout: {}"):
             timeout = parse_duration(args.timeout)
-        except ValueError as exc:
-            raise UsageError(f"--timeout: {exc}") from None
         view = _mount_view(args.paths)
         if view is None:
             return
@@ -434,7 +367,7 @@ class MountMagics(Magics):
         if args.action in ("watch", "unwatch") and not args.path:
             raise UsageError(f"%drive_guard {args.action} needs a mount path")
         guard = installed(self.shell) or install_guard(self.shell)
-        try:
+        with usage_errors(ValueError, DriveError):
             if args.action == "on":
                 guard.enabled, guard.warn = True, args.warn
             elif args.action == "off":
@@ -446,8 +379,6 @@ class MountMagics(Magics):
             else:
                 for finding in guard.check_paths([]):
                     print(finding.message)
-        except (ValueError, DriveError) as exc:
-            raise UsageError(str(exc).splitlines()[0]) from None
         state = "off" if not guard.enabled else ("on (warn only)" if guard.warn else "on")
         watched = ", ".join(sorted(guard.watched)) or "nothing"
         print(f"Drive guard {state}; mount {guard.mount_root}; watching {watched}.")

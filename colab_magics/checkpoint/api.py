@@ -141,7 +141,7 @@ def checkpointed(
     keep: int = 3,
     to: str | None = None,
     lifetime: str | None = None,
-    margin: str = "10m",
+    margin: str | None = None,
     fresh: bool = False,
     directory: str | None = None,
     store: CheckpointStore | None = None,

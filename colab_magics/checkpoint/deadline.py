@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.runtime import COLAB, runtime_age, runtime_kind
+from colab_magics.settings import get
 from colab_magics.units import format_seconds
 
 DEFAULT_LIFETIMES = {COLAB: 12 * 3600.0}
@@ -41,14 +42,17 @@ class Deadline:
 
 
 def runtime_deadline(
-    lifetime: str | None, margin: str, *, age: Callable[[], float] = runtime_age
+    lifetime: str | None, margin: str | None, *, age: Callable[[], float] = runtime_age
 ) -> Deadline:
-    """The deadline for ``--lifetime``/``--margin``: ``lifetime`` None means this runtime
-    kind's default (none where the kind is unknown); ``"none"`` means no deadline.
+    """The deadline for ``--lifetime``/``--margin``: either None means its setting; a
+    lifetime still None is this runtime kind's default (none where the kind is unknown);
+    ``"none"`` means no deadline.
 
     Raises ``ValueError`` for a bad duration or a lifetime not longer than the margin (which
     would stop the run before its first step).
     """
+    lifetime = lifetime if lifetime is not None else get("lifetime")
+    margin = margin if margin is not None else get("margin")
     margin_s = parse_duration(margin)
     lifetime_s: float | None
     if lifetime is None:

@@ -37,13 +37,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from colab_magics import settings
 from colab_magics.drive import DriveClient, DriveError, DriveFile, DriveNotFound
 from colab_magics.drive.paths import query_literal
 from colab_magics.progress import Progress
+from colab_magics.settings import LEASE_ENV  # noqa: F401 (importers name it from here)
 from colab_magics.units import format_seconds
 
-LEASE_ENV = "COLAB_MAGICS_LEASE_SECONDS"
-DEFAULT_TTL = 30.0
 MAX_TTL = 86400.0
 """A lease claiming more than a day is judged as lasting a day."""
 NAME = re.compile(r"^lease-[0-9a-f]{16}$")
@@ -158,17 +158,8 @@ class DriveLeaseFiles:
 
 
 def lease_seconds() -> float:
-    """The lease's TTL: ``$COLAB_MAGICS_LEASE_SECONDS`` or 30 s."""
-    text = os.environ.get(LEASE_ENV, "").strip()
-    if not text:
-        return DEFAULT_TTL
-    try:
-        ttl = float(text)
-    except ValueError:
-        ttl = math.nan
-    if not (ttl > 0 and math.isfinite(ttl)):
-        raise ValueError(f"{LEASE_ENV}={text!r}: give the lease's lifetime in seconds, e.g. 30")
-    return ttl
+    """The lease's TTL: the ``lease_seconds`` setting, ``$COLAB_MAGICS_LEASE_SECONDS`` or 30 s."""
+    return settings.get("lease_seconds")
 
 
 def drive_time(stamp: str) -> float:

@@ -1,6 +1,7 @@
 """Local scratch for snapshots: a private folder per user, and in it one per run.
 
-By default ``<temp dir>/colab_magics-<uid>/NAME`` (``$COLAB_MAGICS_STAGING/NAME`` when set).
+By default ``<temp dir>/colab_magics-<uid>/NAME`` (``STAGING/NAME`` when the ``staging``
+setting or ``$COLAB_MAGICS_STAGING`` names a folder).
 The temp dir is shared by every user of the machine, so the per-user folder is made with
 mode 0700, and one that is already there is used only if it is a real folder of this user:
 never a symlink someone planted for us to write through and ``rmtree``.
@@ -16,10 +17,10 @@ import stat
 import tempfile
 from collections.abc import Iterator
 
+from colab_magics import settings
+from colab_magics.settings import STAGING_ENV
 from colab_magics.sync.errors import is_disk_full
 from colab_magics.units import format_bytes
-
-STAGING_ENV = "COLAB_MAGICS_STAGING"
 
 
 class StagingRefused(ValueError):
@@ -28,7 +29,7 @@ class StagingRefused(ValueError):
 
 def staging_folder(run: str) -> str:
     """Run ``run``'s staging folder, created if needed (see the module docstring)."""
-    chosen = os.environ.get(STAGING_ENV)
+    chosen = settings.get("staging")
     if chosen:
         base = os.path.abspath(chosen)  # the user's choice, links and all
         os.makedirs(base, mode=0o700, exist_ok=True)

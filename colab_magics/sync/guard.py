@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from colab_magics.drive import DriveClient, DriveError, DriveFile, Quota
 from colab_magics.drive.paths import COLAB_MOUNT
+from colab_magics.settings import get
 from colab_magics.sync import guardfindings as report
 from colab_magics.sync.guardcell import install, installed, uninstall
 from colab_magics.sync.guardfindings import STOPPING, Finding, GuardError
@@ -69,7 +70,8 @@ class Guard:
     be for a passing check, in seconds (a failing check always looks again first).
     ``quota_every``: seconds between quota calls. ``rescan_every``: seconds a folder's
     pending-files scan is reused while nothing about it changed. ``since``: see
-    :class:`MountView`.
+    :class:`MountView`. ``threshold`` or ``quota_ratio`` left None follows its setting
+    (``guard_folder_limit``, ``guard_quota_ratio``) as it is at each check.
     """
 
     def __init__(
@@ -77,9 +79,9 @@ class Guard:
         client: DriveClient | Callable[[], DriveClient],
         mount_root: str | os.PathLike[str] | None = None,
         *,
-        threshold: int = 5000,
+        threshold: int | None = None,
         warn: bool = False,
-        quota_ratio: float = 0.95,
+        quota_ratio: float | None = None,
         max_age: float = 1.0,
         quota_every: float = 60.0,
         rescan_every: float = 10.0,
@@ -93,9 +95,9 @@ class Guard:
         self.since = runtime_started() if since is None else since
         self.max_age = max_age
         self._view: MountView | None = None
-        self.threshold = threshold
+        self._threshold = threshold
         self.warn = warn
-        self.quota_ratio = quota_ratio
+        self._quota_ratio = quota_ratio
         self.quota_every = quota_every
         self.rescan_every = rescan_every
         self.enabled = True
@@ -121,6 +123,14 @@ class Guard:
                 client, self.mount_root, since=self.since, folders=folders, md5s=Md5Cache()
             )
         return self._view
+
+    @property
+    def threshold(self) -> int:
+        return self._threshold if self._threshold is not None else get("guard_folder_limit")
+
+    @property
+    def quota_ratio(self) -> float:
+        return self._quota_ratio if self._quota_ratio is not None else get("guard_quota_ratio")
 
     @property
     def client(self) -> DriveClient:

@@ -47,7 +47,7 @@ def test_each_magic_help_is_its_own_and_states_its_defaults(shell, capsys):
     shown = capsys.readouterr().out
     assert "%drive_sync [--delete]" in shown and "Push a local tree" in shown
     assert "checkpointed" not in shown
-    assert "(default: 8)" in shown
+    assert "(default: 8, or ColabMagics.jobs)" in shown
     shell.run_cell("%drive_flush?")
     assert "(default: 10m)" in capsys.readouterr().out
 
