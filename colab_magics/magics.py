@@ -20,6 +20,8 @@ from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
 from colab_magics.connection import current_client, mount_root, read_token_file, reconnect
 from colab_magics.drive import DriveError
+from colab_magics.guard_command import ACTIONS as GUARD_ACTIONS
+from colab_magics.guard_command import guard_command
 from colab_magics.magic_args import (
     DefaultsHelp,
     expand_unless_deleting,
@@ -351,7 +353,7 @@ class MountMagics(Magics):
 
     @magic_arguments()
     @_help()
-    @argument("action", choices=("on", "off", "status", "watch", "unwatch"))
+    @argument("action", choices=GUARD_ACTIONS)
     @argument("path", nargs="?", help="for watch/unwatch: a mount path checked before every cell")
     @argument("--warn", action="store_true", help="with on: warn instead of stopping the cell")
     @argument("--depth", type=int, default=0, help="with watch: also check subfolders this deep")
@@ -364,24 +366,10 @@ class MountMagics(Magics):
         nearly full Drive are warned about.
         """
         args = parse_line(self.drive_guard, line)
-        if args.action in ("watch", "unwatch") and not args.path:
-            raise UsageError(f"%drive_guard {args.action} needs a mount path")
         guard = installed(self.shell) or install_guard(self.shell)
         with usage_errors(ValueError, DriveError):
-            if args.action == "on":
-                guard.enabled, guard.warn = True, args.warn
-            elif args.action == "off":
-                guard.enabled = False
-            elif args.action == "watch":
-                guard.watch(args.path, depth=args.depth)
-            elif args.action == "unwatch":
-                guard.unwatch(args.path)
-            else:
-                for finding in guard.check_paths([]):
-                    print(finding.message)
-        state = "off" if not guard.enabled else ("on (warn only)" if guard.warn else "on")
-        watched = ", ".join(sorted(guard.watched)) or "nothing"
-        print(f"Drive guard {state}; mount {guard.mount_root}; watching {watched}.")
+            lines = guard_command(guard, args.action, args.path, warn=args.warn, depth=args.depth)
+        print("\n".join(lines))
 
 
 def _mount_view(paths: list[str]) -> MountView | None:
