@@ -173,8 +173,10 @@ class DriveMagics(Magics):
         # Stray words on this line may be a token pasted in: no error shows them.
         args = parse_line(self.drive_connect, line, hide_values=True)
         secrets = [args.token_file, args.credentials, *url_secrets(args.url)]
-        with usage_errors(ValueError, OSError, DriveError, secrets=secrets):
+        with usage_errors(ValueError):
             token = read_token_file(args.token_file) if args.token_file else None
+        secrets.append(token)
+        with usage_errors(ValueError, OSError, DriveError, secrets=secrets):
             client = reconnect(url=args.url, token=token, credentials_file=args.credentials,
                                mount=args.mount, scope=args.scope,
                                data_dir=args.data_dir)  # fmt: skip
@@ -182,7 +184,7 @@ class DriveMagics(Magics):
         if old is not None:  # the guard follows the connection's mount
             new = install_guard(self.shell)
             new.enabled, new.warn = old.enabled, old.warn
-        print(redact_text(client.description, [*secrets, token]))
+        print(redact_text(client.description, secrets))
 
 
 _SYNC_OPTIONS = ("jobs", "delete", "watch", "shard", "dry_run", "extract", "max_size")
