@@ -98,11 +98,12 @@ def use(settings: ColabMagics | None) -> ColabMagics | None:
 def get(name: str) -> Any:
     """Setting ``name``'s value now: the one set, else its environment variable, else the
     built-in default. A bad variable raises ``ValueError`` naming it."""
-    settings = current()
-    value = getattr(settings, name)
-    trait = settings.traits()[name]
+    value = getattr(current(), name)
+    if value is not None:
+        return value
+    trait = getattr(ColabMagics, name)  # the class attribute is the trait itself
     env = trait.metadata.get("env")
-    if value is not None or env is None:
+    if env is None:
         return value
     text = os.environ.get(env, "").strip()
     if not text:
