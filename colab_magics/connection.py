@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from colab_magics import settings
+import colab_magics.settings as settings
 from colab_magics.drive import DriveClient, connect
 
 _lock = threading.Lock()

@@ -10,7 +10,7 @@ def load(ipython) -> None:
     is harmless."""
     if getattr(ipython, _LOADED_ATTR, False):
         return
-    from colab_magics import settings
+    import colab_magics.settings as settings
     from colab_magics.magics import ALL_MAGICS, install_guard
 
     # parent=ipython: what ipython_config.py or the command line set (c.ColabMagics.jobs = 4)
@@ -28,7 +28,7 @@ def unload(ipython) -> None:
     """Remove what :func:`load` registered, after pushing what background watches still hold."""
     if not getattr(ipython, _LOADED_ATTR, False):
         return
-    from colab_magics import settings
+    import colab_magics.settings as settings
     from colab_magics.background import stop_watches
     from colab_magics.magics import ALL_MAGICS
     from colab_magics.sync.guard import uninstall

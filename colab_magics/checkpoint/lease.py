@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from colab_magics import settings
+import colab_magics.settings as settings
 from colab_magics.drive import DriveClient, DriveError, DriveFile, DriveNotFound
 from colab_magics.drive.paths import query_literal
 from colab_magics.progress import Progress

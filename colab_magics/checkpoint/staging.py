@@ -17,7 +17,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 
-from colab_magics import settings
+import colab_magics.settings as settings
 from colab_magics.settings import STAGING_ENV
 from colab_magics.sync.errors import is_disk_full
 from colab_magics.units import format_bytes
