@@ -1,4 +1,4 @@
-"""The one place the Drive client retries: backoff with full jitter, Retry-After, and a pacer.
+"""The one place the clients retry: backoff with full jitter, Retry-After, and a pacer.
 
 Every Drive call goes through :meth:`Retrier.call`, with the client library's own retries off
 (``execute(num_retries=0)``). The library's ``num_retries`` was not enough: it ignores
@@ -20,7 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from colab_magics.drive.errors import (
     DriveError,
@@ -98,8 +98,19 @@ class Pacer:
         return wait
 
 
+def drive_error(exc: BaseException, what: str = "") -> DriveError | None:
+    """``exc`` as a typed :class:`DriveError`, or None when it is not Drive's."""
+    error = map_exception(exc, what=what)
+    return error if isinstance(error, DriveError) else None
+
+
 class Retrier:
-    """Runs a Drive call with pacing and retries; raises typed :class:`DriveError` s."""
+    """Runs a call with pacing and retries; raises typed errors.
+
+    ``typed(exc, what)`` turns a failure into the store's typed error (None: not the store's,
+    raised as it is) and ``retryable(error)`` says whether another try may cure it; by default
+    Drive's. A bucket's client passes its own pair, so one retry loop serves both stores.
+    """
 
     def __init__(
         self,
@@ -108,8 +119,12 @@ class Retrier:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
+        typed: Callable[[BaseException, str], Exception | None] = drive_error,
+        retryable: Callable[[Exception], bool] = is_retryable,
     ) -> None:
         self.policy = policy or RetryPolicy()
+        self._typed = typed
+        self._retryable = retryable
         self.pacer = pacer or Pacer(None)
         self._sleep = sleep
         self._rand = rand
@@ -139,20 +154,19 @@ class Retrier:
             except Exception as exc:  # classified: retried, or raised typed (foreign: as is)
                 self.retry_or_raise(exc, attempt, what=what, on_retry=on_retry)
 
-    @staticmethod
-    def classify(exc: BaseException, what: str = "") -> DriveError:
-        """``exc`` as a typed :class:`DriveError`; anything not Drive's (local I/O, a bug) is
+    def classify(self, exc: BaseException, what: str = "") -> Exception:
+        """``exc`` as the store's typed error; anything not the store's (local I/O, a bug) is
         raised again as it is."""
-        error = map_exception(exc, what=what)
-        if not isinstance(error, DriveError):
+        error = self._typed(exc, what)
+        if error is None:
             raise exc
         return error
 
     def backoff(
         self,
-        error: DriveError,
+        error: Exception,
         attempt: int,
-        on_retry: Callable[[DriveError, float], None] | None = None,
+        on_retry: Callable[[Any, float], None] | None = None,
     ) -> bool:
         """After try number ``attempt`` failed with ``error``: count the retry, tell
         ``on_retry(error, delay)``, sleep, and return True; or return False at once when
@@ -172,7 +186,7 @@ class Retrier:
         attempt: int,
         *,
         what: str = "",
-        on_retry: Callable[[DriveError, float], None] | None = None,
+        on_retry: Callable[[Any, float], None] | None = None,
     ) -> None:
         """In an ``except`` block of a loop that drives its own tries: wait before the next
         (:meth:`backoff`), or raise ``exc`` as its typed error when another try cannot help."""
@@ -180,9 +194,9 @@ class Retrier:
         if not self.backoff(error, attempt, on_retry):
             raise error from (None if error is exc else exc)
 
-    def next_delay(self, error: DriveError, attempt: int) -> float | None:
+    def next_delay(self, error: Exception, attempt: int) -> float | None:
         """Seconds to wait before another try after ``attempt`` failed, or None to give up."""
-        if not is_retryable(error) or attempt >= self.policy.max_attempts:
+        if not self._retryable(error) or attempt >= self.policy.max_attempts:
             return None
         delay = self.policy.backoff(attempt, self._rand)
         retry_after = getattr(error, "retry_after", None)
@@ -194,9 +208,9 @@ class Retrier:
 
     def note_retry(
         self,
-        error: DriveError,
+        error: Exception,
         delay: float,
-        on_retry: Callable[[DriveError, float], None] | None,
+        on_retry: Callable[[Any, float], None] | None,
     ) -> None:
         with self._lock:
             self.retries += 1

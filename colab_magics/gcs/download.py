@@ -11,15 +11,15 @@ final hash check catches a change in any case. Only a verified file takes the fi
 from __future__ import annotations
 
 import os
-import random
 import time
 from collections.abc import Callable
 from typing import IO
 
 from colab_magics.drive.progress import NO_PROGRESS, Callback
-from colab_magics.drive.retry import RetryPolicy
+from colab_magics.drive.retry import Retrier, RetryPolicy
 from colab_magics.gcs.client import GcsClient, GcsObject
 from colab_magics.gcs.errors import (
+    GcsError,
     GcsIntegrityError,
     GcsPreconditionFailed,
     GcsTransient,
@@ -55,6 +55,15 @@ class _Sink:
         return len(data)
 
 
+def _typed(exc: BaseException, what: str) -> Exception | None:
+    error = map_exception(exc, what=what)
+    return error if isinstance(error, GcsError) else None
+
+
+def _transient(error: Exception) -> bool:
+    return isinstance(error, GcsTransient)
+
+
 def download(
     client: GcsClient,
     obj: GcsObject,
@@ -81,6 +90,7 @@ def download(
         digest.update_from_file(part, have)
         progress.relative_update(have)
     blob = client.blob(obj.bucket, obj.name)
+    retrier = Retrier(policy, sleep=sleep, typed=_typed, retryable=_transient)
     failures = 0
     try:
         with open(part, "r+b" if have else "wb") as out:
@@ -104,14 +114,13 @@ def download(
                     error = map_exception(exc, what=obj.url)
                     if isinstance(error, GcsPreconditionFailed):
                         raise _changed(obj) from exc
-                    if not isinstance(error, GcsTransient) or sink.written + have > obj.size:
+                    if sink.written + have > obj.size:
                         raise error from (None if error is exc else exc)
+                    # Bytes arrived before the cut: the next range starts afresh.
                     failures = 0 if have + sink.written > start else failures + 1
-                    if failures >= policy.max_attempts:
-                        raise error from exc
-                    delay = policy.backoff(max(1, failures), random.random)
-                    progress.retry(error, delay)
-                    sleep(delay)
+                    retrier.retry_or_raise(
+                        exc, max(1, failures), what=obj.url, on_retry=progress.retry
+                    )
                     continue
                 if have + sink.written == start:
                     raise GcsTransient(f"{obj.url}: GCS sent no bytes at offset {start}")
