@@ -5,11 +5,13 @@ uploading happen here. A snapshot's buffers are free again once it is staged, so
 for snapshots is two buffer sets (one being staged, one queued) whatever Drive's speed. A
 snapshot due while one is still in flight replaces the queued one instead of piling up.
 
-The persist runs at nice 10, taking the CPU training leaves idle, until it is late: once the
-next snapshot is waiting for it, or it has run longer than ``patience`` times the time between
-the last two snapshots. From then on its heavy pieces run at the training thread's priority
-(see :mod:`~colab_magics.checkpoint.priority`), so the confirmed checkpoint never falls a
-whole interval behind when training takes every core. While a snapshot is being copied the
+Serializing and hashing run at nice 10, taking the CPU training leaves idle, until the persist
+is late: once the next snapshot is waiting for it, or it has run longer than ``patience``
+times the time between the last two snapshots. From then on its heavy pieces run at the
+training thread's priority (see :mod:`~colab_magics.checkpoint.priority`), so the confirmed
+checkpoint does not fall a whole interval behind when training takes every core. The upload
+always runs at training's priority: it is mostly waiting on the network, costs little CPU,
+and could not be moved to another thread once under way. While a snapshot is being copied the
 persist pauses between pieces: the copy, the only stall training feels, has the memory and
 the cores to itself.
 """
@@ -81,7 +83,7 @@ class Persister(Generic[Staged, Result]):
         self._last_take: float | None = None
         self._interval: float | None = None  # seconds between the last two snapshots
         # Made here, in the caller's (training) thread, so it runs at training's priority.
-        self.late_worker = priority.Worker(f"{name}-late")
+        self.worker = priority.Worker(f"{name}-upload")
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -148,7 +150,7 @@ class Persister(Generic[Staged, Result]):
             late = self._late()
             if late:
                 self.late_pieces += 1
-        return self.late_worker.call(fn, *args) if late else fn(*args)
+        return self.worker.call(fn, *args) if late else fn(*args)
 
     def busy(self) -> bool:
         with self._lock:
@@ -173,7 +175,7 @@ class Persister(Generic[Staged, Result]):
             self._lock.notify_all()
         self._thread.join(timeout=0 if not finished else timeout)
         if finished:
-            self.late_worker.close()
+            self.worker.close()
         return finished
 
     def _run(self) -> None:
@@ -193,7 +195,7 @@ class Persister(Generic[Staged, Result]):
                         staged = self._stage(snapshot)
                     finally:
                         self._release(snapshot)
-                    result = self._heavy(self._upload, staged)
+                    result = self.worker.call(self._upload, staged)
             except BaseException as exc:  # reported, never kills training
                 self.last_error = exc
                 self._on_error(exc)

@@ -145,6 +145,7 @@ def test_a_persist_that_falls_behind_finishes_at_trainings_priority_and_the_newe
     def upload(step):
         with once:
             persisted.append(step)
+            nice[-step] = [_nice()]
             return step
 
     persister = Persister(stage, upload, patience=100.0)
@@ -162,6 +163,7 @@ def test_a_persist_that_falls_behind_finishes_at_trainings_priority_and_the_newe
     assert once.most == 1
     assert nice[1][0] > training and nice[1][1] == training  # late from the second piece on
     assert all(n > training for n in nice[3])  # the newest is on time: low priority again
+    assert nice[-1] == nice[-3] == [training]  # uploads wait on the network at normal priority
     assert persister.late_pieces >= 1
     assert persister.close(5)
 
