@@ -59,7 +59,7 @@ class Persister(Generic[Staged, Result]):
         on_error: Callable[[BaseException], None] = lambda exc: None,
         name: str = "colab_magics-persist",
         buffers: SnapshotBuffers | None = None,
-        patience: float = 0.25,
+        patience: float = 0.1,
     ) -> None:
         self._stage = stage
         self._upload = upload
