@@ -22,12 +22,17 @@ the normal-priority worker its late pieces run on) is reported per checkpoint.
 
     python bench/checkpoint_overhead.py [--blocks 10] [--block-seconds 60] [--params-m 20]
                                         [--threads N]
-    python bench/checkpoint_overhead.py --cadence 60 --intervals 8 [--threads N]
+    python bench/checkpoint_overhead.py --cadence 60 --intervals 8 [--threads N] [--busy N]
+
+``--busy N`` adds N processes that spin at normal priority for the whole run (data-loader
+workers, or the rest of a shared machine): the CPU a nice-10 persist could live on is gone.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import os
 import statistics
 import sys
@@ -75,6 +80,25 @@ def thread_cpu_seconds(native_id: int) -> float:
     with open(f"/proc/self/task/{native_id}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def busy_processes(count: int):
+    """``count`` processes spinning at normal priority until the block ends."""
+    procs = [multiprocessing.Process(target=_spin, daemon=True) for _ in range(count)]
+    for proc in procs:
+        proc.start()
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join()
 
 
 def late_cpu(persister) -> float:
@@ -183,7 +207,7 @@ def cadence_report(args, result: dict, state_mb: float) -> None:
         f"{cadence:g} s for {result['elapsed']:.0f} s of training without pause; torch threads "
         f"{torch.get_num_threads()}, emulator at "
         f"{'normal priority' if args.emulator_normal else 'SCHED_IDLE'}, persister at nice 10 "
-        "until late; "
+        f"until late; {args.busy} busy processes; "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
     print("confirmed at s | age of that snapshot when confirmed s | step")
@@ -232,6 +256,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--cadence", type=float, default=0, help="seconds; see the docstring")
     parser.add_argument("--intervals", type=int, default=8)
+    parser.add_argument("--busy", type=int, default=0, help="spinning processes; see above")
     parser.add_argument(
         "--emulator-normal", action="store_true",
         help="run the emulator at normal priority, not SCHED_IDLE (a machine with no idle CPU)",
@@ -249,7 +274,8 @@ def main() -> None:
         ):
             os.environ["COLAB_MAGICS_STAGING"] = os.path.join(tmp, "staging")
             client = connect(url=url, token=BENCH_TOKEN)
-            result = confirmed_ages(client, model, opt, args.cadence, args.intervals)
+            with busy_processes(args.busy):
+                result = confirmed_ages(client, model, opt, args.cadence, args.intervals)
             client.close()
         cadence_report(args, result, state_mb)
         return

@@ -220,7 +220,7 @@ def _yield_cpu_to_training() -> None:
     """Lower this thread's priority, so persisting takes the CPU that training leaves idle.
 
     On Linux a thread has its own nice value (set through its thread id), inherited by the
-    threads it starts, such as an upload's reader. Elsewhere this does nothing.
+    threads it starts. Elsewhere this does nothing.
     """
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
