@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
 from colab_magics.checkpoint.batches import check_state
+from colab_magics.checkpoint import priority
 from colab_magics.checkpoint.rng import check_rng
 from colab_magics.checkpoint.state import (
     ARRAY,
@@ -52,6 +53,7 @@ BLOB_NAMES = frozenset({VALUES, TORCH, ARRAYS, OBJECTS})
 _TUPLE = "__tuple__"
 _MAX_WEIGHTS = 1 << 20
 _REBOUND = (VALUE, PICKLE)
+_PIECE = 16 << 20  # bytes hashed and written as one piece of a persist's work
 
 
 class IntegrityError(ValueError):
@@ -69,7 +71,10 @@ class BlobInfo:
 
 
 class _HashingWriter(io.RawIOBase):
-    """A write-only file that computes md5 and size of what passes through it."""
+    """A write-only file that computes md5 and size of what passes through it, in one pass.
+
+    Each piece of up to 16 MiB is hashed and written through :func:`priority.run`, so a persist
+    that falls behind finishes at training's priority (see ``persister``)."""
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
@@ -81,10 +86,14 @@ class _HashingWriter(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        self._out.write(view)
-        self.md5.update(view)
-        self.size += len(view)
+        for start in range(0, len(view), _PIECE):
+            priority.run(self._put, view[start : start + _PIECE])
         return len(view)
+
+    def _put(self, piece: memoryview) -> None:
+        self._out.write(piece)
+        self.md5.update(piece)
+        self.size += len(piece)
 
 
 def _write_blob(folder: str, name: str, dump: Callable[[BinaryIO], None]) -> BlobInfo:

@@ -4,6 +4,16 @@ The training loop only ever waits for a snapshot copy. Staging (serializing to l
 uploading happen here. A snapshot's buffers are free again once it is staged, so host memory
 for snapshots is two buffer sets (one being staged, one queued) whatever Drive's speed. A
 snapshot due while one is still in flight replaces the queued one instead of piling up.
+
+Serializing and hashing run at nice 10, taking the CPU training leaves idle, until the persist
+is late: once the next snapshot is waiting for it, or it has run longer than ``patience``
+times the time between the last two snapshots. From then on its heavy pieces run at the
+training thread's priority (see :mod:`~colab_magics.checkpoint.priority`), so the confirmed
+checkpoint does not fall a whole interval behind when training takes every core. The upload
+always runs at training's priority: it is mostly waiting on the network, costs little CPU,
+and could not be moved to another thread once under way. While a snapshot is being copied the
+persist pauses between pieces: the copy, the only stall training feels, has the memory and
+the cores to itself.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from colab_magics.checkpoint import priority
 from colab_magics.checkpoint.state import Entry, SnapshotBuffers
 
 Staged = TypeVar("Staged")
@@ -35,7 +46,8 @@ class Persister(Generic[Staged, Result]):
     """Runs ``upload(stage(snapshot))`` in one background thread; see the module docstring.
 
     ``on_error(exc)`` is called in the background thread when either fails; the failure is
-    kept as :attr:`last_error` and the next snapshot tries again.
+    kept as :attr:`last_error` and the next snapshot tries again. ``patience``: the share of
+    the time between snapshots a persist may take at low priority before it is late.
     """
 
     def __init__(
@@ -47,6 +59,7 @@ class Persister(Generic[Staged, Result]):
         on_error: Callable[[BaseException], None] = lambda exc: None,
         name: str = "colab_magics-persist",
         buffers: SnapshotBuffers | None = None,
+        patience: float = 0.1,
     ) -> None:
         self._stage = stage
         self._upload = upload
@@ -62,6 +75,15 @@ class Persister(Generic[Staged, Result]):
         self.last_result: Result | None = None
         self.last_error: BaseException | None = None
         self.last_seconds: float | None = None
+        self.patience = patience
+        self.late_pieces = 0
+        """Heavy pieces of work run at normal priority because their persist was late."""
+        self._copying = False
+        self._started = 0.0  # time.monotonic() when the persist in flight started
+        self._last_take: float | None = None
+        self._interval: float | None = None  # seconds between the last two snapshots
+        # Made here, in the caller's (training) thread, so it runs at training's priority.
+        self.worker = priority.Worker(f"{name}-upload")
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -87,18 +109,48 @@ class Persister(Generic[Staged, Result]):
                 self.replaced += 1
             else:
                 snapshot = self._free.pop()
+            now = time.monotonic()
+            if self._last_take is not None:
+                self._interval = now - self._last_take
+            self._last_take = now
+            self._copying = True
         try:
             snapshot.entries, snapshot.rng = fill(snapshot.buffers)
         except BaseException:
             with self._lock:
                 self._free.append(snapshot)
+                self._copying = False
                 self._lock.notify_all()
             raise
         snapshot.step = step
         snapshot.created = time.time()
         with self._lock:
             self._queued = snapshot
+            self._copying = False
             self._lock.notify_all()
+
+    def late(self) -> bool:
+        """Whether the persist in flight is late (see the module docstring)."""
+        with self._lock:
+            return self._late()
+
+    def _late(self) -> bool:
+        if not self._in_flight:
+            return False
+        if self._queued is not None:
+            return True  # the next snapshot is waiting for this persist
+        interval = self._interval
+        return interval is not None and time.monotonic() - self._started > self.patience * interval
+
+    def _heavy(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one heavy piece of the persist in flight, where its lateness says."""
+        with self._lock:
+            while self._copying:
+                self._lock.wait()
+            late = self._late()
+            if late:
+                self.late_pieces += 1
+        return self.worker.call(fn, *args) if late else fn(*args)
 
     def busy(self) -> bool:
         with self._lock:
@@ -122,6 +174,8 @@ class Persister(Generic[Staged, Result]):
             self._closed = True
             self._lock.notify_all()
         self._thread.join(timeout=0 if not finished else timeout)
+        if finished:
+            self.worker.close()
         return finished
 
     def _run(self) -> None:
@@ -134,13 +188,14 @@ class Persister(Generic[Staged, Result]):
                     return
                 snapshot, self._queued = self._queued, None
                 self._in_flight = True
-            started = time.monotonic()
+                self._started = started = time.monotonic()
             try:
-                try:
-                    staged = self._stage(snapshot)
-                finally:
-                    self._release(snapshot)
-                result = self._upload(staged)
+                with priority.heavy_work_through(self._heavy):
+                    try:
+                        staged = self._stage(snapshot)
+                    finally:
+                        self._release(snapshot)
+                    result = self.worker.call(self._upload, staged)
             except BaseException as exc:  # reported, never kills training
                 self.last_error = exc
                 self._on_error(exc)
@@ -165,7 +220,7 @@ def _yield_cpu_to_training() -> None:
     """Lower this thread's priority, so persisting takes the CPU that training leaves idle.
 
     On Linux a thread has its own nice value (set through its thread id), inherited by the
-    threads it starts, such as an upload's reader. Elsewhere this does nothing.
+    threads it starts. Elsewhere this does nothing.
     """
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)

@@ -25,7 +25,7 @@ def capture_rng() -> dict[str, Any]:
         kind, keys, pos, has_gauss, cached = np.random.get_state()
         state["numpy"] = {
             "kind": kind,
-            "keys": [int(k) for k in keys],
+            "keys": keys.tolist(),  # Python ints, in one C call
             "pos": int(pos),
             "has_gauss": int(has_gauss),
             "cached_gaussian": float(cached),

@@ -118,6 +118,13 @@ def state_of(obj: Any) -> Any:
         return obj.state_dict()
 
 
+class _Never:
+    """A type nothing is an instance of (stands for torch.Tensor when torch is not imported)."""
+
+
+_ATOMS = frozenset({type(None), bool, int, float, str, bytes, complex})
+
+
 class SnapshotBuffers:
     """Host copies of captured state, reused from one snapshot to the next.
 
@@ -129,10 +136,17 @@ class SnapshotBuffers:
     def __init__(self) -> None:
         self._buffers: dict[tuple, Any] = {}
         self._needs_sync = False
+        self._tensor_type: type = _Never
+        self._array_type: type = _Never
 
     def capture(self, objects: dict[str, Any], kinds: dict[str, str]) -> list[Entry]:
         """Copy the state of ``objects`` (name -> live object) into this buffer set."""
         self._needs_sync = False
+        torch, np = _torch(), _numpy()
+        # Looked up once per snapshot, not once per tensor: the copy is the stall, so the
+        # walk around it must cost next to nothing.
+        self._tensor_type = torch.Tensor if torch is not None else _Never
+        self._array_type = np.ndarray if np is not None else _Never
         entries = []
         for name, obj in objects.items():
             kind = kinds[name]
@@ -149,13 +163,16 @@ class SnapshotBuffers:
                 live = obj
             entries.append(Entry(name, kind, self._copy(live, (name,))))
         if self._needs_sync:
-            _torch().cuda.synchronize()
+            torch.cuda.synchronize()
         return entries
 
     def _copy(self, tree: Any, path: tuple) -> Any:
-        if is_tensor(tree):
+        kind = type(tree)
+        if kind in _ATOMS:
+            return tree  # immutable: nothing to copy
+        if isinstance(tree, self._tensor_type):
             return self._copy_tensor(tree, path)
-        if is_array(tree):
+        if isinstance(tree, self._array_type) and tree.dtype != object:
             return self._copy_array(tree, path)
         if isinstance(tree, OrderedDict):
             return OrderedDict((k, self._copy(v, (*path, k))) for k, v in tree.items())

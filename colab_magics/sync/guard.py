@@ -108,6 +108,7 @@ class Guard:
         self._children_memo: dict[str, tuple[int, dict[str, DriveFile]]] = {}
         self._scans: dict[str, tuple[tuple[int, int], float, list[PendingFile]]] = {}
         self._agreed: dict[str, tuple[int, int, DriveFile | None]] = {}
+        self._unlisted: dict[str, tuple[dict[str, DriveFile], list[str], list[str]]] = {}
         self._told: set[str] = set()
         self._seen: set[str] = set()  # named paths the mount has shown in an earlier check
         self._cell: _CellChecks | None = None
@@ -282,7 +283,7 @@ class Guard:
         except OSError as exc:
             return [report.unreadable(path, drive_path, exc, self._folder_children(drive))]
         out: list[Finding] = []
-        missing = sorted(children.keys() - set(names))
+        missing = self._not_listed(path, names, children)
         if missing:
             out.append(
                 report.partial(path, drive_path, len(names), children, missing, self.threshold)
@@ -299,6 +300,21 @@ class Guard:
                 if child.is_folder and os.path.isdir(sub):
                     out += self._check(sub, depth - 1)
         return out
+
+    def _not_listed(self, path: str, names: list[str], children: dict[str, DriveFile]) -> list[str]:
+        """Drive's names in ``children`` that ``names`` (the mount's listing) lacks.
+
+        The answer is kept with the listing it came from: when the next listing is the same
+        list and Drive's side is the same dict, comparing the two lists (one C loop) stands in
+        for hashing every name again. The listing itself is never reused.
+        """
+        memo = self._unlisted.get(path)
+        if memo is not None and memo[0] is children and memo[1] == names:
+            return memo[2]
+        listed = set(names)
+        missing = sorted(n for n in children if n not in listed)
+        self._unlisted[path] = (children, names, missing)
+        return missing
 
     def _comparable(self, drive: DriveFile | None) -> dict[str, DriveFile]:
         """Drive's children of ``drive`` that the mount shows under their own names."""

@@ -16,6 +16,7 @@ told, once per cell.
 from __future__ import annotations
 
 import ast
+import itertools
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from colab_magics.sync.guard import Guard
 
 _INSTALLED: dict[int, GuardTransformer] = {}
+# Cell numbers never repeat, across transformers too: a guard installed again (``%drive_guard
+# on`` twice) must not take its new first cell for one it already checked.
+_CELL_NUMBERS = itertools.count(1)
 
 
 def check_cell(key: int, paths: list[str]) -> None:
@@ -44,13 +48,13 @@ class GuardTransformer(ast.NodeTransformer):
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
         self.key = id(self)
-        self.cell = 0
+        self.cell = next(_CELL_NUMBERS)
         """Number of the cell being run (one ``pre_run_cell`` per cell, none for a body)."""
         _INSTALLED[self.key] = self
 
     def new_cell(self, info: Any = None) -> None:
         """``pre_run_cell`` callback (IPython 7 and later pass ``info``)."""
-        self.cell += 1
+        self.cell = next(_CELL_NUMBERS)
 
     def visit_Module(self, node: ast.Module) -> ast.Module:
         # Only the cell's top level: no generic_visit, the cell's own nodes stay as they are.

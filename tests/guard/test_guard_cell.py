@@ -130,3 +130,41 @@ def test_the_client_is_made_only_when_a_cell_names_the_mount(shell, guarded, cap
     assert isinstance(result.error_in_exec, GuardError) and made == [1]
     shell.run_cell(f'first = "{capped.mount}/data"')
     assert made == [1]
+
+
+def test_a_listing_that_drops_entries_between_cells_stops_the_next_cell(
+    shell, guarded, mounted, tmp_path
+):
+    """Drive unchanged, the mount's listing of the same folder loses entries from one cell to
+    the next and gets them back: each cell is checked against the listing of its own moment."""
+    m = mounted(lag=30)
+    m.upload(FILES)
+    m.settle()
+    guarded(Guard(m.client, m.mount, since=a_minute_ago()))
+    data = m.mount / "data"
+    cell = f'first = 1\nnames = __import__("os").listdir("{data}")'
+    for _ in range(3):
+        assert shell.run_cell(cell).error_in_exec is None
+    aside = tmp_path / "aside"
+    aside.mkdir()
+    for name in ("f1.bin", "f6.bin"):  # what a listing that gave up early would leave out
+        (data / name).rename(aside / name)
+    for _ in range(2):
+        err = shell.run_cell(cell).error_in_exec
+        assert isinstance(err, GuardError)
+        [finding] = err.findings
+        assert (finding.kind, finding.mount_count, finding.drive_count) == ("partial", 6, 8)
+        assert "'f1.bin', 'f6.bin'" in finding.message
+    for name in ("f1.bin", "f6.bin"):
+        (aside / name).rename(data / name)
+    assert shell.run_cell(cell).error_in_exec is None
+    assert len(shell.user_ns["names"]) == 8
+
+
+def test_a_guard_installed_again_checks_its_first_cell(shell, guarded, capped):
+    guard = Guard(capped.client, capped.mount, since=a_minute_ago())
+    cell = f'names = __import__("os").listdir("{capped.mount}/data")'
+    for _ in range(2):
+        guarded(guard)
+        assert isinstance(shell.run_cell(cell).error_in_exec, GuardError)
+        uninstall(shell)
