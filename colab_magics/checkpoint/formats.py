@@ -28,8 +28,8 @@ import zipfile
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
-from colab_magics.checkpoint.batches import check_state
 from colab_magics.checkpoint import priority
+from colab_magics.checkpoint.batches import check_state
 from colab_magics.checkpoint.rng import check_rng
 from colab_magics.checkpoint.state import (
     ARRAY,
