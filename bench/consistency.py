@@ -28,8 +28,8 @@ from colab_magics.emulator.records import NewFile
 from colab_magics.emulator.schema import FOLDER_MIME
 from colab_magics.emulator.settings import EmulatorSettings
 from colab_magics.emulator.store import Store
+from colab_magics.guard import Guard
 from colab_magics.progress import Progress
-from colab_magics.sync.guard import Guard
 
 AN_HOUR_AGO = time.time() - 3600
 

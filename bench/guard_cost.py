@@ -29,7 +29,7 @@ from colab_magics.drive import DriveClient
 from colab_magics.drive.service import token_credentials
 from colab_magics.emulator import start_emulator
 from colab_magics.emulator.records import NewFile
-from colab_magics.sync.guard import Guard, install, uninstall
+from colab_magics.guard import Guard, install, uninstall
 
 
 def timed(fn: Callable[[], object]) -> tuple[float, float]:

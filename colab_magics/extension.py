@@ -30,8 +30,8 @@ def unload(ipython) -> None:
         return
     import colab_magics.settings as settings
     from colab_magics.background import stop_watches
+    from colab_magics.guard import uninstall
     from colab_magics.magics import ALL_MAGICS
-    from colab_magics.sync.guard import uninstall
 
     stop_watches(flush=True)
     uninstall(ipython)

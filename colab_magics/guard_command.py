@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from colab_magics.sync.guard import Guard
+from colab_magics.guard import Guard
 
 ACTIONS = ("on", "off", "status", "watch", "unwatch")
 

@@ -20,6 +20,8 @@ from colab_magics.checkpoint.durations import parse_duration
 from colab_magics.checkpoint.session import CheckpointUsageError
 from colab_magics.connection import current_client, mount_root, read_token_file, reconnect
 from colab_magics.drive import DriveError
+from colab_magics.guard import Guard, install, installed
+from colab_magics.guard.mountview import FlushTimeout, MountView, describe
 from colab_magics.guard_command import ACTIONS as GUARD_ACTIONS
 from colab_magics.guard_command import guard_command
 from colab_magics.magic_args import (
@@ -32,8 +34,6 @@ from colab_magics.magic_args import (
 from colab_magics.magic_output import Interrupted, interrupted_line, panel, usage_errors
 from colab_magics.progress import Progress
 from colab_magics.sync import purge
-from colab_magics.sync.guard import Guard, install, installed
-from colab_magics.sync.mountview import FlushTimeout, MountView, describe
 from colab_magics.sync_command import ERRORS as SYNC_ERRORS
 from colab_magics.sync_command import run_sync, sync_request
 from colab_magics.units import format_bytes, format_seconds, plural

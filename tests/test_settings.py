@@ -16,7 +16,7 @@ from colab_magics.checkpoint.deadline import runtime_deadline
 from colab_magics.checkpoint.lease import lease_seconds
 from colab_magics.checkpoint.staging import staging_folder
 from colab_magics.connection import mount_root, use_client
-from colab_magics.sync.guard import Guard, installed
+from colab_magics.guard import Guard, installed
 from colab_magics.sync_command import sync_request
 from tests.guard.conftest import a_minute_ago, mounted  # noqa: F401 (a fixture)
 

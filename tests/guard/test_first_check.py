@@ -16,9 +16,9 @@ from colab_magics.drive import DriveClient, DriveError, RetryPolicy
 from colab_magics.drive.service import token_credentials
 from colab_magics.emulator import start_emulator
 from colab_magics.emulator.records import NewFile
+from colab_magics.guard import Guard
+from colab_magics.guard.mountindex import DriveFolders
 from colab_magics.progress import Progress
-from colab_magics.sync.guard import Guard
-from colab_magics.sync.mountindex import DriveFolders
 
 AN_HOUR_AGO = time.time() - 3600
 # Class folders of uneven sizes: one takes three pages, some are empty.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from colab_magics.sync.guard import Guard, GuardError, install, installed, uninstall
+from colab_magics.guard import Guard, GuardError, install, installed, uninstall
 from tests.guard.conftest import a_minute_ago
 
 FILES = {f"data/f{i}.bin": bytes([i]) * (1000 + i) for i in range(8)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from colab_magics.connection import use_client
-from colab_magics.sync.guard import Guard, GuardError, install, uninstall
+from colab_magics.guard import Guard, GuardError, install, uninstall
 from tests.guard.conftest import a_minute_ago
 from tests.guard.test_guard_cell import FILES
 

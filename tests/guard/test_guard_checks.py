@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from colab_magics.drive import DriveClient, RetryPolicy
 from colab_magics.drive.service import token_credentials
-from colab_magics.sync.guard import Guard, GuardError, install, uninstall
+from colab_magics.guard import Guard, GuardError, install, uninstall
 from tests.guard.conftest import a_minute_ago
 
 FILES = {f"data/f{i}.bin": bytes([i]) * 100 for i in range(8)}

@@ -3,7 +3,7 @@ short-lived view stand in for listing again (bench/guard_cost.py measures the ti
 
 from __future__ import annotations
 
-from colab_magics.sync.guard import Guard, install, uninstall
+from colab_magics.guard import Guard, install, uninstall
 from tests.guard.conftest import a_minute_ago
 
 CELLS = 200

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from colab_magics.sync.guardpaths import paths_in_source
+from colab_magics.guard.paths import paths_in_source
 
 ROOT = "/content/drive/MyDrive"
 

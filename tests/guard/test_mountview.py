@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from colab_magics.guard.mountview import FlushTimeout, MountView, describe, runtime_started
 from colab_magics.progress import DONE, Progress
-from colab_magics.sync.mountview import FlushTimeout, MountView, describe, runtime_started
 from tests.guard.conftest import a_minute_ago
 
 

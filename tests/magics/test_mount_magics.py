@@ -7,7 +7,7 @@ from IPython.core.error import UsageError
 
 from colab_magics.connection import current_client, use_client
 from colab_magics.emulator import start_emulator
-from colab_magics.sync.guard import GuardError
+from colab_magics.guard import GuardError
 
 
 @pytest.fixture

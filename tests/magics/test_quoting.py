@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 
 from colab_magics.checkpoint.dir_units import UnitStore
 from colab_magics.connection import current_client
-from colab_magics.sync.guard import GuardError, installed
+from colab_magics.guard import GuardError, installed
 
 
 def _ok(shell, line):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from IPython.core.error import UsageError
 
+from colab_magics.guard import Guard
 from colab_magics.guard_command import guard_command
 from colab_magics.magic_output import usage_errors
-from colab_magics.sync.guard import Guard
 from colab_magics.sync_command import sync_request
 
 

@@ -20,10 +20,10 @@ import itertools
 import sys
 from typing import TYPE_CHECKING, Any
 
-from colab_magics.sync.guardpaths import paths_in_tree
+from colab_magics.guard.paths import paths_in_tree
 
 if TYPE_CHECKING:
-    from colab_magics.sync.guard import Guard
+    from colab_magics.guard import Guard
 
 _INSTALLED: dict[int, GuardTransformer] = {}
 # Cell numbers never repeat, across transformers too: a guard installed again (``%drive_guard

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Sequence
 
 from colab_magics.drive import DriveFile, Quota
-from colab_magics.sync.mountview import PendingFile
+from colab_magics.guard.mountview import PendingFile
 from colab_magics.units import format_bytes, format_seconds
 
 STOPPING = frozenset({"missing", "partial", "unreadable"})

@@ -5,7 +5,7 @@ with what Drive holds, and reports a missing path, a partial listing, files stil
 upload, a folder over the risk threshold, and a nearly full Drive. Findings that make a cell
 read the wrong data (``missing``, ``partial``, ``unreadable``) stop it with :class:`GuardError`
 unless ``warn`` is set; the rest are printed. :func:`install` runs the check as the first
-statement of every cell that names a mount path (see ``guardcell``).
+statement of every cell that names a mount path (see :mod:`colab_magics.guard.cell`).
 """
 
 from __future__ import annotations
@@ -17,32 +17,20 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+import colab_magics.guard.findings as findings
 from colab_magics.drive import DriveClient, DriveError, DriveFile, Quota
 from colab_magics.drive.paths import COLAB_MOUNT
-from colab_magics.settings import get
-from colab_magics.sync import guardfindings as report
-from colab_magics.sync.guardcell import install, installed, uninstall
-from colab_magics.sync.guardfindings import STOPPING, Finding, GuardError
-from colab_magics.sync.guardpaths import paths_in_source
-from colab_magics.sync.mountindex import DriveFolders, comparable
-from colab_magics.sync.mountview import (
+from colab_magics.guard.findings import Finding, GuardError
+from colab_magics.guard.mountindex import DriveFolders, comparable
+from colab_magics.guard.mountview import (
     Md5Cache,
     MountView,
     PendingFile,
     difference,
     runtime_started,
 )
-
-__all__ = [
-    "STOPPING",
-    "Finding",
-    "Guard",
-    "GuardError",
-    "install",
-    "installed",
-    "uninstall",
-]
-
+from colab_magics.guard.paths import paths_in_source
+from colab_magics.settings import get
 
 _ONCE = frozenset({"large", "quota"})
 
@@ -253,13 +241,13 @@ class Guard:
         except FileNotFoundError:
             st = None
         except OSError as exc:  # Errno 5 and friends: the mount gave up on it
-            return [report.unreadable(path, drive_path, exc, self._folder_children(drive))]
+            return [findings.unreadable(path, drive_path, exc, self._folder_children(drive))]
         if st is None:
             if drive is None:
                 return []
             if path in self._seen:
-                return [report.deleted(path)]
-            return [report.missing(path, drive_path, drive, self._folder_children(drive))]
+                return [findings.deleted(path)]
+            return [findings.missing(path, drive_path, drive, self._folder_children(drive))]
         self._seen.add(path)
         if stat.S_ISDIR(st.st_mode):
             if drive is not None and not drive.is_folder:
@@ -270,7 +258,7 @@ class Guard:
         why = difference(path, st, drive, self.view.md5s)
         if why is None:
             return []
-        return [report.pending(path, [PendingFile(path, drive_path, st.st_size, why)])]
+        return [findings.pending(path, [PendingFile(path, drive_path, st.st_size, why)])]
 
     def _check_folder(
         self, path: str, drive_path: str, drive: DriveFile | None, st: os.stat_result, depth: int
@@ -281,18 +269,18 @@ class Guard:
             # next, and catching that is the point.
             names = os.listdir(path)
         except OSError as exc:
-            return [report.unreadable(path, drive_path, exc, self._folder_children(drive))]
+            return [findings.unreadable(path, drive_path, exc, self._folder_children(drive))]
         out: list[Finding] = []
         missing = self._not_listed(path, names, children)
         if missing:
             out.append(
-                report.partial(path, drive_path, len(names), children, missing, self.threshold)
+                findings.partial(path, drive_path, len(names), children, missing, self.threshold)
             )
         pending = self._pending_in(path, drive_path, drive, st, children)
         if pending:
-            out.append(report.pending(path, pending))
+            out.append(findings.pending(path, pending))
         if len(children) > self.threshold:
-            out.append(report.large(path, drive_path, len(names), children, self.threshold))
+            out.append(findings.large(path, drive_path, len(names), children, self.threshold))
         if depth > 0:
             self.folders.prefetch(c.id for c in children.values() if c.is_folder)
             for name, child in sorted(children.items()):
@@ -383,7 +371,7 @@ class Guard:
         q = self._quota[1]
         if not q.limit or q.usage < self.quota_ratio * q.limit:
             return []
-        return [report.quota(q)]
+        return [findings.quota(q)]
 
     def _folder_children(self, drive: DriveFile | None) -> dict[str, DriveFile] | None:
         return self.folders.children(drive.id) if drive is not None and drive.is_folder else None

@@ -18,9 +18,9 @@ from typing import Any
 
 from colab_magics.drive import NO_PROGRESS, DriveClient, DriveFile, TransferProgress
 from colab_magics.drive.paths import COLAB_MOUNT, join
+from colab_magics.guard.mountindex import DriveFolders
 from colab_magics.progress import DONE, FAILED
 from colab_magics.runtime import runtime_started
-from colab_magics.sync.mountindex import DriveFolders
 from colab_magics.units import format_bytes, plural
 
 _READ = 1 << 20
@@ -136,7 +136,7 @@ class MountView:
 
     ``since`` is the cutoff for "written in this runtime" (``time.time()`` seconds; default:
     :func:`~colab_magics.runtime.runtime_started`). ``folders`` may be shared with a
-    :class:`~colab_magics.sync.guard.Guard`.
+    :class:`~colab_magics.guard.Guard`.
     """
 
     def __init__(
