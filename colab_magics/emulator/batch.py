@@ -58,7 +58,7 @@ class BatchMiddleware:
                 )
             requests = [parse_part(part) for part in parts]
         except DriveError as e:
-            return _error(start_response, e)
+            return e.respond(start_response)
         order = list(range(len(requests)))
         self._rng.shuffle(order)
         answer = [self._run(environ, requests[i]) for i in order]
@@ -314,16 +314,3 @@ def _read_body(environ: dict) -> bytes:
     if stream is None or length <= 0:
         return b""
     return stream.read(length)
-
-
-def _error(start_response: StartResponse, error: DriveError) -> list[bytes]:
-    body = error.body_bytes()
-    start_response(
-        _status_line(error.status),
-        [
-            ("Content-Type", "application/json; charset=UTF-8"),
-            ("Content-Length", str(len(body))),
-            *error.headers.items(),
-        ],
-    )
-    return [body]

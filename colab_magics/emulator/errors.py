@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -52,6 +53,19 @@ class DriveError(Exception):
 
     def body_bytes(self) -> bytes:
         return json.dumps(self.body()).encode()
+
+    def respond(self, start_response: Callable[..., object]) -> list[bytes]:
+        """Answer this error as a WSGI response (for the layers outside the app)."""
+        body = self.body_bytes()
+        start_response(
+            self.status_line(),
+            [
+                ("Content-Type", "application/json; charset=UTF-8"),
+                ("Content-Length", str(len(body))),
+                *self.headers.items(),
+            ],
+        )
+        return [body]
 
 
 def not_found(file_id: str) -> DriveError:

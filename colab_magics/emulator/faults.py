@@ -145,11 +145,11 @@ class FaultMiddleware:
         if fault in ("error_500", "error_503", "rate_limit_429", "rate_limit_403"):
             self._count(fault)
             _drain(environ)
-            return _error(start_response, _injected_error(fault, self.settings.retry_after))
+            return _injected_error(fault, self.settings.retry_after).respond(start_response)
         if fault in ("error_after_500", "error_after_503"):
             self._count("error_after")
             _run_to_end(self.app, environ)
-            return _error(start_response, _injected_error("error_" + fault[-3:], 0))
+            return _injected_error("error_" + fault[-3:], 0).respond(start_response)
         if fault == "cut":
             length = content_length(environ)
             if length > 0:
@@ -173,14 +173,14 @@ class FaultMiddleware:
             fault = dice.fault
             if fault in ("error_500", "error_503", "rate_limit_429"):
                 self._count(fault)
-                return _error(start_response, _injected_error(fault, self.settings.retry_after))
+                return _injected_error(fault, self.settings.retry_after).respond(start_response)
             if fault == "rate_limit_403":
                 self._count(fault)
-                return _error(start_response, _part_rate_limit(dice.which))
+                return _part_rate_limit(dice.which).respond(start_response)
             if fault in ("error_after_500", "error_after_503"):
                 self._count("error_after")
                 _run_to_end(app, environ)
-                return _error(start_response, _injected_error("error_" + fault[-3:], 0))
+                return _injected_error("error_" + fault[-3:], 0).respond(start_response)
             return app(environ, start_response)
 
         return serve
@@ -252,7 +252,7 @@ class FaultMiddleware:
 
     def _control(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         if not token_ok(environ.get("HTTP_AUTHORIZATION", ""), self.token):
-            return _error(start_response, auth_error())
+            return auth_error().respond(start_response)
         body = read_body(environ, content_length(environ))
         path = environ["PATH_INFO"][len(CONTROL_PREFIX) :].rstrip("/")
         method = environ.get("REQUEST_METHOD", "GET")
@@ -267,16 +267,15 @@ class FaultMiddleware:
                     self.reseed()
             except (ValueError, KeyError, TypeError) as e:
                 message = e.args[0] if e.args else str(e)
-                return _error(start_response, DriveError(400, "badRequest", str(message)))
+                return DriveError(400, "badRequest", str(message)).respond(start_response)
             return _json(start_response, self.settings.as_dict())
         if path == "stats" and method == "GET":
             return _json(start_response, self.stats())
         if path == "stats/reset" and method == "POST":
             self.reset_stats()
             return _json(start_response, self.stats())
-        return _error(
-            start_response, DriveError(404, "notFound", f"No control endpoint {method} {path}.")
-        )
+        missing = DriveError(404, "notFound", f"No control endpoint {method} {path}.")
+        return missing.respond(start_response)
 
 
 def validate_settings(changes: Any) -> dict[str, Any]:
@@ -347,17 +346,6 @@ def _injected_error(kind: str, retry_after: float) -> DriveError:
             headers={"Retry-After": str(seconds)},
         )
     return DriveError(403, "userRateLimitExceeded", "User Rate Limit Exceeded")
-
-
-def _error(start_response: StartResponse, error: DriveError) -> list[bytes]:
-    body = error.body_bytes()
-    headers = [
-        ("Content-Type", "application/json; charset=UTF-8"),
-        ("Content-Length", str(len(body))),
-        *error.headers.items(),
-    ]
-    start_response(error.status_line(), headers)
-    return [body]
 
 
 def _json(start_response: StartResponse, payload: Any) -> list[bytes]:

@@ -105,11 +105,4 @@ def _refuse(environ: dict, start_response: Callable, error: DriveError) -> list[
     if length is None or length > _DRAIN_SMALL:
         # Taking in a large body from whoever sends it is what this refusal is for.
         environ[CLOSE_CONNECTION] = True
-    body = error.body_bytes()
-    headers = [
-        ("Content-Type", "application/json; charset=UTF-8"),
-        ("Content-Length", str(len(body))),
-        *error.headers.items(),
-    ]
-    start_response(error.status_line(), headers)
-    return [body]
+    return error.respond(start_response)
