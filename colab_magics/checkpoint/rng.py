@@ -45,16 +45,7 @@ def restore_rng(state: dict[str, Any]) -> None:
     if "numpy" in state:
         import numpy as np
 
-        saved = state["numpy"]
-        np.random.set_state(
-            (
-                saved["kind"],
-                np.array(saved["keys"], dtype=np.uint32),
-                saved["pos"],
-                saved["has_gauss"],
-                saved["cached_gaussian"],
-            )
-        )
+        np.random.set_state(_numpy_state(np, state["numpy"]))
     if "torch_cpu" in state:
         import torch
 
@@ -89,16 +80,7 @@ def check_rng(state: dict[str, Any]) -> None:
     if "numpy" in state:
         import numpy as np
 
-        saved = state["numpy"]
-        np.random.RandomState().set_state(
-            (
-                saved["kind"],
-                np.array(saved["keys"], dtype=np.uint32),
-                saved["pos"],
-                saved["has_gauss"],
-                saved["cached_gaussian"],
-            )
-        )
+        np.random.RandomState().set_state(_numpy_state(np, state["numpy"]))
     if "torch_cpu" in state:
         import torch
 
@@ -116,6 +98,12 @@ def check_torch_state(text: Any) -> None:
     import torch
 
     torch.Generator().set_state(_unb64(torch, text))
+
+
+def _numpy_state(np: Any, saved: dict[str, Any]) -> tuple:
+    """NumPy's ``set_state`` tuple from what :func:`capture_rng` saved."""
+    keys = np.array(saved["keys"], dtype=np.uint32)
+    return (saved["kind"], keys, saved["pos"], saved["has_gauss"], saved["cached_gaussian"])
 
 
 def _cuda_states(torch: Any, state: dict[str, Any]) -> list[str]:
