@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import stat
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -32,7 +33,7 @@ from colab_magics.drive.errors import (
 from colab_magics.drive.model import FILE_FIELDS, DriveFile, UploadTarget
 from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.resumable import ResumableUpload, UploadSessionLost
-from colab_magics.drive.source import SourceReader, remaining_size
+from colab_magics.drive.source import FileSource, SourceReader, remaining_size
 from colab_magics.drive.transport import Transport
 
 UNIT = 256 * 1024
@@ -110,41 +111,102 @@ def _upload_stream(
     progress: Callback,
     delete: Callable[[str], None] | None,
 ) -> UploadResult:
-    reader = SourceReader(stream)
     total = remaining_size(stream)
-    start = stream.tell() if total is not None else None
     requests_before = transport.requests
+    before = _file_state(stream)
+    if total is not None and total > multipart_limit:
+        file, sent, ours = _resumable_file(transport, stream, target, chunk_size, total, progress)
+    else:
+        file, sent, ours = _from_stream(
+            transport, stream, target, chunk_size, multipart_limit, total, progress
+        )
+    if before is not None and _file_state(stream) != before:
+        _discard(file, target, delete)
+        raise DriveIntegrityError(
+            f"{file.name!r} changed while it was being uploaded, so Drive may hold a mix of "
+            f"old and new bytes; {_kept(target)}. Upload it again once nothing writes to it.",
+            reason="sourceChanged",
+        )
+    _verify(ours, expected_md5, file, target, delete)
+    return UploadResult(file, sent, transport.requests - requests_before)
+
+
+def _file_state(stream: IO[bytes]) -> tuple[int, int] | None:
+    """Size and modification time of a regular file behind ``stream`` (None: not a file)."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
+def _resumable_file(
+    transport: Transport,
+    stream: IO[bytes],
+    target: UploadTarget,
+    chunk_size: int,
+    total: int,
+    progress: Callback,
+) -> tuple[DriveFile, int, str]:
+    """A seekable source: request bodies streamed from it, re-read after a cut."""
+    progress.set_size(total)
+    source = FileSource(stream, total, chunk_size)
+    sent = 0
+    try:
+        for restart in range(SESSION_RESTARTS + 1):
+            session = ResumableUpload(transport, source, target, chunk_size, total, progress)
+            try:
+                file, session_sent = session.run(b"")
+                return file, sent + session_sent, source.md5.hexdigest()
+            except UploadSessionLost:
+                if restart == SESSION_RESTARTS:
+                    raise
+                sent += session.sent
+                progress.relative_update(-session.confirmed)
+    finally:
+        source.close()
+    raise AssertionError("unreachable")
+
+
+def _from_stream(
+    transport: Transport,
+    stream: IO[bytes],
+    target: UploadTarget,
+    chunk_size: int,
+    multipart_limit: int,
+    total: int | None,
+    progress: Callback,
+) -> tuple[DriveFile, int, str]:
+    """A small or unseekable source, read once; unconfirmed bytes are kept for resending."""
+    reader = SourceReader(stream)
+    start = stream.tell() if total is not None else None
     # Read one byte past the limit: a source that fits goes up in one multipart request.
     head = reader.read(multipart_limit + 1)
     if len(head) <= multipart_limit:
         progress.set_size(len(head))
-        file = _multipart(transport, head, target, progress)
-        sent = len(head)
-    else:
-        if total is not None:
-            progress.set_size(total)
-        sent = 0
-        for restart in range(SESSION_RESTARTS + 1):
-            # The first block completes the first chunk, so later blocks are whole chunks.
-            reader.prefetch(chunk_size, max(UNIT, chunk_size - len(head)))
-            session = ResumableUpload(transport, reader, target, chunk_size, total, progress)
-            try:
-                file, session_sent = session.run(head)
-                sent += session_sent
-                break
-            except UploadSessionLost:
-                # Only a seekable source can be read again from its start.
-                if start is None or restart == SESSION_RESTARTS:
-                    raise
-                sent += session.sent
-                progress.relative_update(-session.confirmed)
-            finally:
-                reader.close()
-            stream.seek(start)
-            reader = SourceReader(stream)
-            head = reader.read(multipart_limit + 1)
-    _verify(reader.md5.hexdigest(), expected_md5, file, target, delete)
-    return UploadResult(file, sent, transport.requests - requests_before)
+        return _multipart(transport, head, target, progress), len(head), reader.md5.hexdigest()
+    if total is not None:
+        progress.set_size(total)
+    sent = 0
+    for restart in range(SESSION_RESTARTS + 1):
+        # The first block completes the first chunk, so later blocks are whole chunks.
+        reader.prefetch(chunk_size, max(UNIT, chunk_size - len(head)))
+        session = ResumableUpload(transport, reader, target, chunk_size, total, progress)
+        try:
+            file, session_sent = session.run(head)
+            return file, sent + session_sent, reader.md5.hexdigest()
+        except UploadSessionLost:
+            # Only a seekable source can be read again from its start.
+            if start is None or restart == SESSION_RESTARTS:
+                raise
+            sent += session.sent
+            progress.relative_update(-session.confirmed)
+        finally:
+            reader.close()
+        stream.seek(start)
+        reader = SourceReader(stream)
+        head = reader.read(multipart_limit + 1)
+    raise AssertionError("unreachable")
 
 
 def _verify(
@@ -157,23 +219,29 @@ def _verify(
     wanted = expected or ours
     if file.md5 == ours and file.md5 == wanted:
         return
-    if target.file_id is None and delete is not None:
-        # A new file with the wrong bytes must not stay behind looking like a good upload.
-        try:
-            delete(file.id)
-        except DriveNotFound:
-            pass
-    kept = (
-        "the new file was deleted"
-        if target.file_id is None
-        else "the file now holds unverified content"
-    )
+    _discard(file, target, delete)
+    kept = _kept(target)
     raise DriveIntegrityError(
         f"Upload of {file.name!r} did not verify: Drive has md5 {file.md5}, "
         f"we sent {ours}" + (f", expected {expected}" if expected else "") + f"; {kept}. "
         "Upload it again; if it keeps failing the source changed while being read.",
         reason="md5Mismatch",
     )
+
+
+def _discard(file: DriveFile, target: UploadTarget, delete: Callable[[str], None] | None) -> None:
+    """A new file with the wrong bytes must not stay behind looking like a good upload."""
+    if target.file_id is None and delete is not None:
+        try:
+            delete(file.id)
+        except DriveNotFound:
+            pass
+
+
+def _kept(target: UploadTarget) -> str:
+    if target.file_id is None:
+        return "the new file was deleted"
+    return "the file now holds unverified content"
 
 
 def _multipart(
