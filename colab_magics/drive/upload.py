@@ -3,13 +3,19 @@
 Small sources go up in one multipart request; larger ones through the resumable protocol
 (``resumable``), spoken on the authorized Http rather than through ``MediaIoBaseUpload`` so
 that after a failure it asks the session where it stands and resends from the server's
-``Range``, honours ``Retry-After``, and reports confirmed bytes as progress. Each source byte
-is read and hashed once; the unconfirmed part of the current chunk stays in memory for
-resending, so memory is bounded by the chunk size and non-seekable streams resume too.
+``Range``, honours ``Retry-After``, and reports confirmed bytes as progress.
 
-Chunk size: 16 MiB by default. Larger chunks mean fewer round trips (each costs Drive a
-commit), smaller ones less memory (about four chunks per transfer in flight); a failed chunk
-costs one chunk whatever its size, so the resent fraction under faults does not depend on it.
+A seekable source (a file) is streamed: each request's body is read from it into a ring of
+reused buffers and hashed on a thread while the previous buffer is on the wire, so the
+upload costs about what the slowest of disk, md5 and network costs. Nothing is held for
+resending: after a cut the bytes Drive lacks are read again, and only bytes never read before
+are hashed, so a source that changed shows up as an md5 that differs from Drive's (a file
+whose size or mtime changed during the upload is refused as well). Requests are 128 MiB: each
+costs Drive a commit and a round trip, and a cut costs only what Drive did not keep.
+
+A stream that cannot be read again is read and hashed once, and the unconfirmed part of the
+current chunk (16 MiB) stays in memory for resending, so memory is bounded by the chunk size
+and such streams resume too.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ from colab_magics.drive.transport import Transport
 UNIT = 256 * 1024
 """Drive wants non-final resumable chunks in multiples of 256 KiB."""
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
+"""Request size for a stream that cannot be read again: its unconfirmed bytes stay in memory."""
+FILE_REQUEST_SIZE = 128 * 1024 * 1024
+"""Request size for a seekable source, which is streamed from the source and never held."""
 DEFAULT_MULTIPART_LIMIT = 5 * 1024 * 1024
 SESSION_RESTARTS = 2
 """How many times an upload whose session Drive forgot starts again from byte 0."""
@@ -70,7 +79,7 @@ def upload(
     source: Any,
     target: UploadTarget,
     *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     multipart_limit: int = DEFAULT_MULTIPART_LIMIT,
     expected_md5: str | None = None,
     progress: Callback = NO_PROGRESS,
@@ -79,10 +88,13 @@ def upload(
     """Send ``source`` (a path, a binary stream or bytes) to ``target`` and verify its md5.
 
     ``expected_md5``, when given, must also match (e.g. the md5 a checkpoint computed while
-    serializing). On a mismatch a newly created file is deleted (with ``delete``) so nothing
-    half-right is left looking complete, and :class:`DriveIntegrityError` is raised.
+    serializing). ``chunk_size`` is the bytes per request (None: :data:`FILE_REQUEST_SIZE`
+    for a seekable source, :data:`DEFAULT_CHUNK_SIZE` for a stream). On a mismatch, or when
+    a file changed while it was read, a newly created file is deleted (with ``delete``) so
+    nothing half-right is left looking complete, and :class:`DriveIntegrityError` is raised.
     """
-    chunk_size = chunk_size_ok(chunk_size)
+    if chunk_size is not None:
+        chunk_size_ok(chunk_size)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _upload_stream(
             transport, io.BytesIO(bytes(source)), target, chunk_size, multipart_limit,
@@ -105,7 +117,7 @@ def _upload_stream(
     transport: Transport,
     stream: IO[bytes],
     target: UploadTarget,
-    chunk_size: int,
+    chunk_size: int | None,
     multipart_limit: int,
     expected_md5: str | None,
     progress: Callback,
@@ -115,10 +127,12 @@ def _upload_stream(
     requests_before = transport.requests
     before = _file_state(stream)
     if total is not None and total > multipart_limit:
-        file, sent, ours = _resumable_file(transport, stream, target, chunk_size, total, progress)
+        size = chunk_size or FILE_REQUEST_SIZE
+        file, sent, ours = _resumable_file(transport, stream, target, size, total, progress)
     else:
+        size = chunk_size or DEFAULT_CHUNK_SIZE
         file, sent, ours = _from_stream(
-            transport, stream, target, chunk_size, multipart_limit, total, progress
+            transport, stream, target, size, multipart_limit, total, progress
         )
     if before is not None and _file_state(stream) != before:
         _discard(file, target, delete)
