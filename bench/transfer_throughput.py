@@ -206,6 +206,8 @@ def _child(args: argparse.Namespace) -> None:
 
 
 def _run_child(*argv: str) -> dict:
+    # The previous transfer's bytes, still being written back to disk, would slow this one.
+    os.sync()
     out = subprocess.run(
         [sys.executable, __file__, "--child", *argv], check=True, capture_output=True, text=True
     ).stdout
