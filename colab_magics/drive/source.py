@@ -1,4 +1,8 @@
-"""Reading an upload's source once: hashing as it reads, reading ahead on a thread."""
+"""Reading an upload's source: hashed as it is first read, read ahead on a thread.
+
+:class:`SourceReader` reads a stream once (its unconfirmed bytes are held by the caller);
+:class:`FileSource` streams request bodies from a seekable source and re-reads after a cut.
+"""
 
 from __future__ import annotations
 
