@@ -11,6 +11,10 @@ which also gives its peak memory (ru_maxrss).
 Downloads: ``raw`` is one GET read in 1 MiB blocks, ``raw+md5`` the same hashing each block in
 line (what a verified download costs without overlap), ``library`` is ``MediaIoBaseDownload``
 (no verification), ``ours`` is ``DriveClient.download`` (md5-verified, hashed while receiving).
+Uploads: ``raw`` is one resumable session and ONE PUT of the whole file, ``library`` is
+``MediaFileUpload(resumable=True)`` and its ``next_chunk`` loop (no verification), ``ours`` is
+``DriveClient.upload`` (md5 hashed while sending, compared with Drive's). Seconds are the
+transfer's: each method's set-up (imports, building the client) is timed and shown apart.
 The load average is printed before and after: on a shared machine it moves every figure.
 ``--link-mib`` puts a relay that passes at most that many MiB/s between client and emulator,
 and ``--latency`` delays each answer at the emulator: a stand-in for Drive's link and round
@@ -45,6 +49,14 @@ def _connection(url: str) -> http.client.HTTPConnection:
 
 def _auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {BENCH_TOKEN}"}
+
+
+_SET_UP: list[float] = []
+
+
+def set_up_done() -> None:
+    """Marks the end of a method's set-up (imports, building a client): not part of the rate."""
+    _SET_UP.append(time.perf_counter())
 
 
 def raw_upload(url: str, path: str, chunk: int) -> str:
@@ -115,6 +127,7 @@ def library_upload(url: str, path: str, chunk: int) -> str:
 
     media = MediaFileUpload(path, "application/octet-stream", chunksize=chunk, resumable=True)
     request = _service(url).files().create(body={"name": "lib.bin"}, media_body=media, fields="id")
+    set_up_done()
     created = None
     while created is None:
         _, created = request.next_chunk(num_retries=5)
@@ -140,8 +153,9 @@ def _client(url: str):
 
 
 def ours_upload(url: str, path: str, chunk: int) -> str:
-    """colab_magics' client: resumable in its default chunks, md5 checked against Drive's."""
+    """colab_magics' client: its default request size, md5 checked against Drive's."""
     client = _client(url)
+    set_up_done()
     try:
         return client.upload(path, "bench/ours.bin", replace=False).file.id
     finally:
@@ -173,17 +187,27 @@ def _child(args: argparse.Namespace) -> None:
     else:
         DOWNLOADS[args.method](args.url, args.file_id, args.path, args.chunk)
         result = None
-    seconds = time.perf_counter() - started
+    ended = time.perf_counter()
+    set_up = (_SET_UP[0] - started) if _SET_UP else 0.0
+    seconds = ended - started - set_up
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime  # the client's CPU (the emulator is another process)
     print(
         json.dumps(
-            {"seconds": seconds, "cpu": cpu, "peak_mib": usage.ru_maxrss / 1024, "id": result}
+            {
+                "seconds": seconds,
+                "set_up": set_up,
+                "cpu": cpu,
+                "peak_mib": usage.ru_maxrss / 1024,
+                "id": result,
+            }
         )
     )
 
 
 def _run_child(*argv: str) -> dict:
+    # The previous transfer's bytes, still being written back to disk, would slow this one.
+    os.sync()
     out = subprocess.run(
         [sys.executable, __file__, "--child", *argv], check=True, capture_output=True, text=True
     ).stdout
@@ -234,6 +258,7 @@ def main() -> None:
                 continue
             seconds: dict[str, list[float]] = {m: [] for m in methods}
             cpu: dict[str, list[float]] = {m: [] for m in methods}
+            set_up: dict[str, list[float]] = {m: [] for m in methods}
             peaks: dict[str, float] = {}
             for _ in range(args.repeat):
                 for method in methods:  # interleaved, so drift hits every method alike
@@ -268,6 +293,7 @@ def main() -> None:
                         )
                     seconds[method].append(r["seconds"])
                     cpu[method].append(r["cpu"])
+                    set_up[method].append(r["set_up"])
                     peaks[method] = max(peaks.get(method, 0.0), r["peak_mib"])
             base = statistics.median(seconds["raw"])
             for method in methods:
@@ -275,7 +301,8 @@ def main() -> None:
                 print(
                     f"{direction:4s} {method:8s} {med:7.2f} s  {args.mib / med:7.1f} MiB/s  "
                     f"ratio vs raw {base / med:5.2f}  peak RSS {peaks[method]:6.0f} MiB  "
-                    f"client CPU {statistics.median(cpu[method]):5.2f} s"
+                    f"client CPU {statistics.median(cpu[method]):5.2f} s  "
+                    f"set-up {statistics.median(set_up[method]):4.2f} s (not in the rate)"
                 )
         print(f"# load average after: {_load()}")
 

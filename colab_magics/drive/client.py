@@ -25,7 +25,6 @@ from colab_magics.drive.retry import DEFAULT_BURST, DEFAULT_RATE, Pacer, Retrier
 from colab_magics.drive.staging import Staging
 from colab_magics.drive.transport import HttpFactory, Transport
 from colab_magics.drive.upload import (
-    DEFAULT_CHUNK_SIZE,
     DEFAULT_MULTIPART_LIMIT,
     UploadResult,
     chunk_size_ok,
@@ -52,7 +51,7 @@ class DriveClient:
         policy: RetryPolicy | None = None,
         rate: float | None = DEFAULT_RATE,
         burst: float = DEFAULT_BURST,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_size: int | None = None,
         multipart_limit: int = DEFAULT_MULTIPART_LIMIT,
         download_chunk_size: int = _download.DEFAULT_DOWNLOAD_CHUNK,
         workers: int = DEFAULT_WORKERS,
@@ -67,7 +66,7 @@ class DriveClient:
             root_url, credentials, retrier=retrier, http_factory=http_factory, timeout=timeout
         )
         self.mount_root = mount_root
-        self.chunk_size = chunk_size_ok(chunk_size)
+        self.chunk_size = None if chunk_size is None else chunk_size_ok(chunk_size)
         self.multipart_limit = multipart_limit
         self.download_chunk_size = download_chunk_size
         self.workers = workers

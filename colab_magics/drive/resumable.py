@@ -14,7 +14,7 @@ from typing import Any
 from colab_magics.drive.errors import DriveError, DriveNotFound, map_exception
 from colab_magics.drive.model import FILE_FIELDS, DriveFile, UploadTarget
 from colab_magics.drive.progress import Callback
-from colab_magics.drive.source import SourceReader
+from colab_magics.drive.source import FileSource, SourceChanged, SourceReader
 from colab_magics.drive.transport import Transport
 
 
@@ -40,7 +40,7 @@ class ResumableUpload:
     def __init__(
         self,
         transport: Transport,
-        reader: SourceReader,
+        reader: SourceReader | FileSource,
         target: UploadTarget,
         chunk_size: int,
         total: int | None,
@@ -58,6 +58,10 @@ class ResumableUpload:
         """Bytes the server confirmed (and progress was told of) so far."""
 
     def run(self, head: bytes) -> tuple[DriveFile, int]:
+        """Send ``head`` and then the rest of the source; the file Drive made and bytes sent."""
+        if isinstance(self.reader, FileSource):
+            return self._run_file(self.reader)
+        assert isinstance(self.reader, SourceReader)
         session = self._initiate()
         pending = head  # source bytes from ``offset`` on, read but not yet confirmed
         offset = 0  # bytes the server has confirmed
@@ -103,15 +107,56 @@ class ResumableUpload:
                     self.progress.relative_update(len(data))
                     return DriveFile.from_api(json.loads(content)), self.sent
                 new_offset = _committed(resp)
-            if new_offset < offset or new_offset > offset + len(data):
-                raise DriveError(
-                    f"Drive reported an impossible upload position ({new_offset}, we had "
-                    f"{offset} confirmed) for {self.what!r}; upload it again.",
-                    reason="badRange",
-                )
+            self._check_position(new_offset, offset, offset + len(data))
             pending = data[new_offset - offset :]
             self.progress.relative_update(new_offset - offset)
             self.confirmed = offset = new_offset
+
+    def _run_file(self, source: FileSource) -> tuple[DriveFile, int]:
+        """Requests streamed from a seekable source; after a cut, re-read from the server's
+        position instead of holding unconfirmed bytes in memory."""
+        session = self._initiate()
+        total = source.total
+        offset = 0
+        failures = 0
+        while True:
+            length = source.request_length(offset)
+            headers = {
+                "Content-Range": f"bytes {offset}-{offset + length - 1}/{total}",
+                "Content-Length": str(length),
+            }
+            try:
+                self.sent += length
+                resp, content = self.t.send(
+                    "PUT", session, body=source.body(offset, length), headers=headers,
+                    ok=(200, 201, 308), what=self.what,
+                )  # fmt: skip
+            except SourceChanged:
+                raise
+            except Exception as exc:  # classified: retry or raise
+                failures += 1
+                done = self._recover(session, exc, failures)
+                if isinstance(done, DriveFile):
+                    self.progress.relative_update(total - offset)
+                    return done, self.sent
+                new_offset = done
+            else:
+                failures = 0
+                if resp.status in (200, 201):
+                    self.progress.relative_update(total - offset)
+                    return DriveFile.from_api(json.loads(content)), self.sent
+                new_offset = _committed(resp)
+            self._check_position(new_offset, offset, offset + length)
+            self.progress.relative_update(new_offset - offset)
+            self.confirmed = offset = new_offset
+
+    def _check_position(self, new_offset: int, offset: int, end: int) -> None:
+        if new_offset < offset or new_offset > end:
+            raise DriveError(
+                f"Drive reported an impossible upload position ({new_offset}, we had "
+                f"{offset} confirmed) for {self.what!r}; upload it again.",
+                reason="badRange",
+            )
 
     def _initiate(self) -> str:
         meta = self.target.metadata()

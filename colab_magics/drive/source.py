@@ -1,4 +1,8 @@
-"""Reading an upload's source once: hashing as it reads, reading ahead on a thread."""
+"""Reading an upload's source: hashed as it is first read, read ahead on a thread.
+
+:class:`SourceReader` reads a stream once (its unconfirmed bytes are held by the caller);
+:class:`FileSource` streams request bodies from a seekable source and re-reads after a cut.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ import hashlib
 import io
 import queue
 import threading
-from typing import IO
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from colab_magics.drive.errors import DriveIntegrityError
 
 
 class SourceReader:
@@ -107,3 +114,141 @@ def remaining_size(stream: IO[bytes]) -> int | None:
         return end - pos
     except (AttributeError, OSError, ValueError):
         return None
+
+
+BLOCK = 4 * 1024 * 1024
+"""Largest read: long enough for reads, md5 and sends to run outside the GIL."""
+SLOTS = 3
+"""Reused buffers: one being sent, one being read and hashed, one ready."""
+
+
+class SourceChanged(DriveIntegrityError):
+    """The source ended before the size it had when the upload started."""
+
+
+class FileSource:
+    """A seekable source sent as request bodies read straight from it, hashed on first read.
+
+    A thread reads the next block into a ring of reused buffers and hashes it while the
+    previous one is on the wire. Nothing is held for resending: after a cut the bytes the
+    server lacks are read again from the source, and only bytes never read before are hashed,
+    so a source that changed underneath shows up as an md5 that differs from Drive's.
+    """
+
+    def __init__(self, stream: IO[bytes], total: int, request_size: int) -> None:
+        self.stream = stream
+        self.base = stream.tell()
+        self.total = total
+        self.request_size = request_size
+        self.md5 = hashlib.md5()
+        self.hashed = 0  # bytes [0, hashed) of the source are in the md5
+        block = min(BLOCK, request_size)
+        self._ring = [bytearray(block) for _ in range(SLOTS)]
+        self._free: queue.Queue[int] = queue.Queue()
+        self._ready: queue.Queue[tuple[int, int] | BaseException] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next = -1  # source offset of the next block the reader will hand over
+        self._sending = False  # a body is part way through
+
+    def body(self, offset: int, length: int) -> Iterable[memoryview]:
+        """Bytes ``[offset, offset + length)`` as a request body; iterable again for a retry."""
+        source = self
+
+        class Body:
+            def __iter__(self) -> Iterator[memoryview]:
+                return source._blocks(offset, length)
+
+        return Body()
+
+    def request_length(self, offset: int) -> int:
+        """Bytes of the request that starts at ``offset``: up to the next request boundary."""
+        boundary = (offset // self.request_size + 1) * self.request_size
+        return min(boundary, self.total) - offset
+
+    def _blocks(self, offset: int, length: int) -> Iterator[memoryview]:
+        # A body abandoned mid-way (a cut) left a block unreturned and the reader elsewhere.
+        if offset != self._next or self._sending:
+            self._restart(offset)
+        end = offset + length
+        self._sending = True
+        while self._next < end:
+            item = self._ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            slot, n = item
+            self._next += n
+            yield memoryview(self._ring[slot])[:n]
+            self._free.put(slot)  # sendall returned: the kernel has its own copy
+        self._sending = False
+
+    def _restart(self, offset: int) -> None:
+        self.close()
+        if offset > self.hashed:  # a server never holds bytes we have not read
+            raise ValueError(f"cannot resume at {offset}: only {self.hashed} bytes were read")
+        self._sending = False
+        self._stop = threading.Event()
+        self._free = queue.Queue()
+        for slot in range(SLOTS):
+            self._free.put(slot)
+        self._ready = queue.Queue()
+        self.stream.seek(self.base + offset)
+        self._next = offset
+        self._thread = threading.Thread(
+            target=self._produce, args=(offset, self._stop, self._free, self._ready),
+            name="drive-read-ahead", daemon=True,
+        )  # fmt: skip
+        self._thread.start()
+
+    def _produce(
+        self, pos: int, stop: threading.Event, free: queue.Queue[int], ready: queue.Queue[Any]
+    ) -> None:
+        try:
+            while pos < self.total and not stop.is_set():
+                try:
+                    slot = free.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                buf = self._ring[slot]
+                # Blocks end on request boundaries, so a body never takes part of a block.
+                boundary = (pos // self.request_size + 1) * self.request_size
+                want = min(len(buf), self.total - pos, boundary - pos)
+                n = self._fill(memoryview(buf)[:want])
+                if n < want:
+                    raise SourceChanged(
+                        f"The source ended at byte {pos + n} while being uploaded, but it had "
+                        f"{self.total} bytes when the upload started; upload it again once "
+                        "nothing writes to it.",
+                        reason="sourceChanged",
+                    )
+                if pos + n > self.hashed:
+                    self.md5.update(memoryview(buf)[self.hashed - pos : n])
+                    self.hashed = pos + n
+                pos += n
+                ready.put((slot, n))
+        except BaseException as exc:  # raised in the sender
+            ready.put(exc)
+
+    def _fill(self, view: memoryview) -> int:
+        got = 0
+        # Files read straight into the ring; any other stream through its own read().
+        raw_file = isinstance(self.stream, (io.BufferedReader, io.FileIO))
+        readinto = self.stream.readinto if raw_file else None
+        while got < len(view):
+            if readinto is not None:
+                n = readinto(view[got:])
+            else:
+                data = self.stream.read(len(view) - got)
+                n = len(data)
+                view[got : got + n] = data
+            if not n:
+                break
+            got += n
+        return got
+
+    def close(self) -> None:
+        """Stop reading ahead."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None

@@ -3,13 +3,19 @@
 Small sources go up in one multipart request; larger ones through the resumable protocol
 (``resumable``), spoken on the authorized Http rather than through ``MediaIoBaseUpload`` so
 that after a failure it asks the session where it stands and resends from the server's
-``Range``, honours ``Retry-After``, and reports confirmed bytes as progress. Each source byte
-is read and hashed once; the unconfirmed part of the current chunk stays in memory for
-resending, so memory is bounded by the chunk size and non-seekable streams resume too.
+``Range``, honours ``Retry-After``, and reports confirmed bytes as progress.
 
-Chunk size: 16 MiB by default. Larger chunks mean fewer round trips (each costs Drive a
-commit), smaller ones less memory (about four chunks per transfer in flight); a failed chunk
-costs one chunk whatever its size, so the resent fraction under faults does not depend on it.
+A seekable source (a file) is streamed: each request's body is read from it into a ring of
+reused buffers and hashed on a thread while the previous buffer is on the wire, so the
+upload costs about what the slowest of disk, md5 and network costs. Nothing is held for
+resending: after a cut the bytes Drive lacks are read again, and only bytes never read before
+are hashed, so a source that changed shows up as an md5 that differs from Drive's (a file
+whose size or mtime changed during the upload is refused as well). Requests are 128 MiB: each
+costs Drive a commit and a round trip, and a cut costs only what Drive did not keep.
+
+A stream that cannot be read again is read and hashed once, and the unconfirmed part of the
+current chunk (16 MiB) stays in memory for resending, so memory is bounded by the chunk size
+and such streams resume too.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import stat
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -32,12 +39,15 @@ from colab_magics.drive.errors import (
 from colab_magics.drive.model import FILE_FIELDS, DriveFile, UploadTarget
 from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.resumable import ResumableUpload, UploadSessionLost
-from colab_magics.drive.source import SourceReader, remaining_size
+from colab_magics.drive.source import FileSource, SourceReader, remaining_size
 from colab_magics.drive.transport import Transport
 
 UNIT = 256 * 1024
 """Drive wants non-final resumable chunks in multiples of 256 KiB."""
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
+"""Request size for a stream that cannot be read again: its unconfirmed bytes stay in memory."""
+FILE_REQUEST_SIZE = 128 * 1024 * 1024
+"""Request size for a seekable source, which is streamed from the source and never held."""
 DEFAULT_MULTIPART_LIMIT = 5 * 1024 * 1024
 SESSION_RESTARTS = 2
 """How many times an upload whose session Drive forgot starts again from byte 0."""
@@ -69,7 +79,7 @@ def upload(
     source: Any,
     target: UploadTarget,
     *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     multipart_limit: int = DEFAULT_MULTIPART_LIMIT,
     expected_md5: str | None = None,
     progress: Callback = NO_PROGRESS,
@@ -78,10 +88,13 @@ def upload(
     """Send ``source`` (a path, a binary stream or bytes) to ``target`` and verify its md5.
 
     ``expected_md5``, when given, must also match (e.g. the md5 a checkpoint computed while
-    serializing). On a mismatch a newly created file is deleted (with ``delete``) so nothing
-    half-right is left looking complete, and :class:`DriveIntegrityError` is raised.
+    serializing). ``chunk_size`` is the bytes per request (None: :data:`FILE_REQUEST_SIZE`
+    for a seekable source, :data:`DEFAULT_CHUNK_SIZE` for a stream). On a mismatch, or when
+    a file changed while it was read, a newly created file is deleted (with ``delete``) so
+    nothing half-right is left looking complete, and :class:`DriveIntegrityError` is raised.
     """
-    chunk_size = chunk_size_ok(chunk_size)
+    if chunk_size is not None:
+        chunk_size_ok(chunk_size)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return _upload_stream(
             transport, io.BytesIO(bytes(source)), target, chunk_size, multipart_limit,
@@ -104,47 +117,110 @@ def _upload_stream(
     transport: Transport,
     stream: IO[bytes],
     target: UploadTarget,
-    chunk_size: int,
+    chunk_size: int | None,
     multipart_limit: int,
     expected_md5: str | None,
     progress: Callback,
     delete: Callable[[str], None] | None,
 ) -> UploadResult:
-    reader = SourceReader(stream)
     total = remaining_size(stream)
-    start = stream.tell() if total is not None else None
     requests_before = transport.requests
+    before = _file_state(stream)
+    if total is not None and total > multipart_limit:
+        size = chunk_size or FILE_REQUEST_SIZE
+        file, sent, ours = _resumable_file(transport, stream, target, size, total, progress)
+    else:
+        size = chunk_size or DEFAULT_CHUNK_SIZE
+        file, sent, ours = _from_stream(
+            transport, stream, target, size, multipart_limit, total, progress
+        )
+    if before is not None and _file_state(stream) != before:
+        _discard(file, target, delete)
+        raise DriveIntegrityError(
+            f"{file.name!r} changed while it was being uploaded, so Drive may hold a mix of "
+            f"old and new bytes; {_kept(target)}. Upload it again once nothing writes to it.",
+            reason="sourceChanged",
+        )
+    _verify(ours, expected_md5, file, target, delete)
+    return UploadResult(file, sent, transport.requests - requests_before)
+
+
+def _file_state(stream: IO[bytes]) -> tuple[int, int] | None:
+    """Size and modification time of a regular file behind ``stream`` (None: not a file)."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+
+def _resumable_file(
+    transport: Transport,
+    stream: IO[bytes],
+    target: UploadTarget,
+    chunk_size: int,
+    total: int,
+    progress: Callback,
+) -> tuple[DriveFile, int, str]:
+    """A seekable source: request bodies streamed from it, re-read after a cut."""
+    progress.set_size(total)
+    source = FileSource(stream, total, chunk_size)
+    sent = 0
+    try:
+        for restart in range(SESSION_RESTARTS + 1):
+            session = ResumableUpload(transport, source, target, chunk_size, total, progress)
+            try:
+                file, session_sent = session.run(b"")
+                return file, sent + session_sent, source.md5.hexdigest()
+            except UploadSessionLost:
+                if restart == SESSION_RESTARTS:
+                    raise
+                sent += session.sent
+                progress.relative_update(-session.confirmed)
+    finally:
+        source.close()
+    raise AssertionError("unreachable")
+
+
+def _from_stream(
+    transport: Transport,
+    stream: IO[bytes],
+    target: UploadTarget,
+    chunk_size: int,
+    multipart_limit: int,
+    total: int | None,
+    progress: Callback,
+) -> tuple[DriveFile, int, str]:
+    """A small or unseekable source, read once; unconfirmed bytes are kept for resending."""
+    reader = SourceReader(stream)
+    start = stream.tell() if total is not None else None
     # Read one byte past the limit: a source that fits goes up in one multipart request.
     head = reader.read(multipart_limit + 1)
     if len(head) <= multipart_limit:
         progress.set_size(len(head))
-        file = _multipart(transport, head, target, progress)
-        sent = len(head)
-    else:
-        if total is not None:
-            progress.set_size(total)
-        sent = 0
-        for restart in range(SESSION_RESTARTS + 1):
-            # The first block completes the first chunk, so later blocks are whole chunks.
-            reader.prefetch(chunk_size, max(UNIT, chunk_size - len(head)))
-            session = ResumableUpload(transport, reader, target, chunk_size, total, progress)
-            try:
-                file, session_sent = session.run(head)
-                sent += session_sent
-                break
-            except UploadSessionLost:
-                # Only a seekable source can be read again from its start.
-                if start is None or restart == SESSION_RESTARTS:
-                    raise
-                sent += session.sent
-                progress.relative_update(-session.confirmed)
-            finally:
-                reader.close()
-            stream.seek(start)
-            reader = SourceReader(stream)
-            head = reader.read(multipart_limit + 1)
-    _verify(reader.md5.hexdigest(), expected_md5, file, target, delete)
-    return UploadResult(file, sent, transport.requests - requests_before)
+        return _multipart(transport, head, target, progress), len(head), reader.md5.hexdigest()
+    if total is not None:
+        progress.set_size(total)
+    sent = 0
+    for restart in range(SESSION_RESTARTS + 1):
+        # The first block completes the first chunk, so later blocks are whole chunks.
+        reader.prefetch(chunk_size, max(UNIT, chunk_size - len(head)))
+        session = ResumableUpload(transport, reader, target, chunk_size, total, progress)
+        try:
+            file, session_sent = session.run(head)
+            return file, sent + session_sent, reader.md5.hexdigest()
+        except UploadSessionLost:
+            # Only a seekable source can be read again from its start.
+            if start is None or restart == SESSION_RESTARTS:
+                raise
+            sent += session.sent
+            progress.relative_update(-session.confirmed)
+        finally:
+            reader.close()
+        stream.seek(start)
+        reader = SourceReader(stream)
+        head = reader.read(multipart_limit + 1)
+    raise AssertionError("unreachable")
 
 
 def _verify(
@@ -157,23 +233,29 @@ def _verify(
     wanted = expected or ours
     if file.md5 == ours and file.md5 == wanted:
         return
-    if target.file_id is None and delete is not None:
-        # A new file with the wrong bytes must not stay behind looking like a good upload.
-        try:
-            delete(file.id)
-        except DriveNotFound:
-            pass
-    kept = (
-        "the new file was deleted"
-        if target.file_id is None
-        else "the file now holds unverified content"
-    )
+    _discard(file, target, delete)
+    kept = _kept(target)
     raise DriveIntegrityError(
         f"Upload of {file.name!r} did not verify: Drive has md5 {file.md5}, "
         f"we sent {ours}" + (f", expected {expected}" if expected else "") + f"; {kept}. "
         "Upload it again; if it keeps failing the source changed while being read.",
         reason="md5Mismatch",
     )
+
+
+def _discard(file: DriveFile, target: UploadTarget, delete: Callable[[str], None] | None) -> None:
+    """A new file with the wrong bytes must not stay behind looking like a good upload."""
+    if target.file_id is None and delete is not None:
+        try:
+            delete(file.id)
+        except DriveNotFound:
+            pass
+
+
+def _kept(target: UploadTarget) -> str:
+    if target.file_id is None:
+        return "the new file was deleted"
+    return "the file now holds unverified content"
 
 
 def _multipart(
