@@ -14,7 +14,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from colab_magics.drive import DriveClient, DriveFile, TransferProgress
 from colab_magics.drive.paths import COLAB_MOUNT, join
@@ -266,7 +265,7 @@ class MountView:
         return report
 
     def _wait(
-        self, report: FlushReport, sink: Any, start: float, timeout: float, poll: float,
+        self, report: FlushReport, sink: Sink, start: float, timeout: float, poll: float,
         max_poll: float,
     ) -> None:  # fmt: skip
         targets = [p.mount_path for p in report.files]
@@ -287,7 +286,7 @@ class MountView:
                 message=f"waiting for the mount: {plural(len(left), 'file')} pending",
             )  # fmt: skip
 
-    def _push(self, report: FlushReport, progress: Any) -> None:
+    def _push(self, report: FlushReport, progress: Sink) -> None:
         transfer = TransferProgress(progress)
         transfer.set_files(len(report.files))
         for item in report.files:
