@@ -11,7 +11,7 @@ import dataclasses
 
 from colab_magics import gcs, settings, sync
 from colab_magics.drive import DriveClient
-from colab_magics.progress import Progress
+from colab_magics.progress import NO_SINK, Sink
 from colab_magics.sync import SyncReport
 from colab_magics.units import parse_size
 
@@ -90,7 +90,7 @@ def sync_request(
 
 
 def run_sync(
-    request: SyncRequest, *, client: DriveClient | None = None, progress: Progress | None = None
+    request: SyncRequest, *, client: DriveClient | None = None, progress: Sink = NO_SINK
 ) -> SyncReport:
     """Do ``request`` (not a ``watch``: see ``colab_magics.background``); ``client`` is needed
     unless a side is a bucket."""

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from colab_magics.checkpoint.deadline import runtime_deadline
 from colab_magics.checkpoint.durations import parse_cadence
+from colab_magics.checkpoint.kinds import classify
 from colab_magics.checkpoint.lease import Lease, LeaseRefused, acquire, lease_seconds
 from colab_magics.checkpoint.restore import refillable
 from colab_magics.checkpoint.session import Checkpoint, CheckpointStore, CheckpointUsageError
 from colab_magics.checkpoint.staging import StagingRefused, staging_folder
-from colab_magics.checkpoint.state import PICKLE, VALUE, CaptureError, classify
+from colab_magics.checkpoint.state import PICKLE, VALUE, CaptureError
 from colab_magics.drive.paths import parse_path
 from colab_magics.progress import FAILED, Progress
 

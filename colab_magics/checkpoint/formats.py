@@ -30,29 +30,20 @@ from typing import Any, BinaryIO
 
 from colab_magics.checkpoint import priority
 from colab_magics.checkpoint.batches import check_state
+from colab_magics.checkpoint.kinds import ARRAYS, KINDS, OBJECTS, TORCH, VALUES
 from colab_magics.checkpoint.rng import check_rng
 from colab_magics.checkpoint.state import (
-    ARRAY,
     PICKLE,
-    STATE_DICT,
-    TENSOR,
-    VALUE,
     WEIGHTS,
     Entry,
-    is_array,
-    is_plain_value,
-    is_tensor,
-    state_of,
 )
 from colab_magics.sync.local import file_md5
 
 FORMAT_VERSION = 1
-VALUES, TORCH, ARRAYS, OBJECTS = "values.json", "torch.pt", "arrays.npz", "objects.pkl"
 BLOB_NAMES = frozenset({VALUES, TORCH, ARRAYS, OBJECTS})
 """Every file a snapshot is made of: the only names a manifest may list."""
 _TUPLE = "__tuple__"
 _MAX_WEIGHTS = 1 << 20
-_REBOUND = (VALUE, PICKLE)
 _PIECE = 16 << 20  # bytes hashed and written as one piece of a persist's work
 
 
@@ -103,17 +94,6 @@ def _write_blob(folder: str, name: str, dump: Callable[[BinaryIO], None]) -> Blo
     return BlobInfo(name, writer.size, writer.md5.hexdigest())
 
 
-def _torch_safe(tree: Any) -> bool:
-    """Whether ``torch.load(weights_only=True)`` can read ``tree`` back."""
-    if is_tensor(tree) or tree is None or isinstance(tree, (bool, int, float, str)):
-        return True
-    if isinstance(tree, dict):
-        return all(isinstance(k, (str, int)) and _torch_safe(v) for k, v in tree.items())
-    if isinstance(tree, (list, tuple)):
-        return all(_torch_safe(v) for v in tree)
-    return False
-
-
 def _encode_value(value: Any) -> Any:
     if isinstance(value, tuple):
         return {_TUPLE: [_encode_value(v) for v in value]}
@@ -136,22 +116,12 @@ def _decode_value(value: Any) -> Any:
 
 def blob_for(kind: str, data: Any) -> str:
     """The blob a variable of ``kind`` whose captured state is ``data`` is written to."""
-    if kind in (STATE_DICT, TENSOR) and _torch_safe(data):
-        return TORCH
-    if kind == ARRAY or (kind == WEIGHTS and all(is_array(w) for w in data)):
-        return ARRAYS
-    if kind == VALUE and is_plain_value(data):
-        return VALUES
-    return OBJECTS
+    return KINDS[kind].blob(data)
 
 
 def live_state(kind: str, obj: Any) -> Any:
     """What :func:`blob_for` looks at for a live object (its state, not a copy of it)."""
-    if kind == STATE_DICT:
-        return state_of(obj)
-    if kind == WEIGHTS:
-        return list(obj.get_weights())
-    return obj
+    return KINDS[kind].capture(obj)
 
 
 def write_snapshot(entries: list[Entry], rng: dict[str, Any], folder: str) -> list[BlobInfo]:
@@ -278,7 +248,8 @@ def _check_record(record: dict[str, Any], kind: str, blob: str) -> None:
         raise IntegrityError(
             f"{name}: saved in {saved_blob[:40]!r}, but its live value ({kind}) is kept in {blob}"
         )
-    if saved_kind != kind and not (saved_kind in _REBOUND and kind in _REBOUND):
+    rebound = saved_kind in KINDS and KINDS[saved_kind].rebound and KINDS[kind].rebound
+    if saved_kind != kind and not rebound:
         raise IntegrityError(f"{name}: saved as {saved_kind[:40]!r}, but its live value is {kind}")
 
 
@@ -300,12 +271,9 @@ def _entry_data(
             raise IntegrityError(f"{name}: no usable count of weights in {VALUES}")
         return [reader.member(ARRAYS, f"{name}/{i}") for i in range(count)]
     data = reader.member(blob, name)
-    if kind == STATE_DICT and not isinstance(data, Mapping):
-        raise IntegrityError(f"{name}: the saved state is a {type(data).__name__}, not a dict")
-    if kind == TENSOR and not is_tensor(data):
-        raise IntegrityError(f"{name}: the saved value is a {type(data).__name__}, not a tensor")
-    if kind == WEIGHTS and not isinstance(data, (list, tuple)):
-        raise IntegrityError(f"{name}: the saved weights are a {type(data).__name__}, not a list")
+    error = KINDS[kind].load_error(data)
+    if error is not None:
+        raise IntegrityError(f"{name}: {error}")
     return data
 
 

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from colab_magics.checkpoint import rng, state
+from colab_magics.checkpoint import kinds, rng, state
 from colab_magics.checkpoint.formats import (
     OBJECTS,
     IntegrityError,
@@ -47,7 +47,7 @@ class Targets:
     def put(self, entry: state.Entry, live: Any) -> Callable[[], None]:
         """Assign ``entry``; returns what undoes it (in-place restores are undone from the
         rollback copy instead, so theirs does nothing)."""
-        if state.restore_in_place(entry, live):
+        if kinds.restore_in_place(entry, live):
             return lambda: None
         if self.namespace is not None:
             old = self.namespace.get(entry.name, _MISSING)
@@ -111,7 +111,7 @@ class RestorePlan:
         with the live objects as they were."""
         entries, rng_state = read_snapshot(folder, expected_md5, self.wanted)
         live = self.targets.current()
-        in_place = {e.name: live[e.name] for e in entries if state.fits_in_place(e, live[e.name])}
+        in_place = {e.name: live[e.name] for e in entries if kinds.fits_in_place(e, live[e.name])}
         saved = self.rollback.capture(in_place, {name: self.kinds[name] for name in in_place})
         saved_rng = rng.capture_rng()
         undo: list[Callable[[], None]] = []
@@ -125,7 +125,7 @@ class RestorePlan:
             for step in reversed(undo):
                 step()
             for old in saved:
-                state.restore_in_place(old, live[old.name])
+                kinds.restore_in_place(old, live[old.name])
             rng.restore_rng(saved_rng)
             # What was put back may now share memory with the copy (an optimizer keeps the
             # tensors it is given): the next copy, and snapshots, go into other buffers.

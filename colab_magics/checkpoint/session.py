@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from colab_magics.checkpoint import rng, state
+from colab_magics.checkpoint import kinds, rng, state
 from colab_magics.checkpoint.batches import BatchLoop
 from colab_magics.checkpoint.deadline import Deadline
 from colab_magics.checkpoint.durations import Cadence
@@ -110,7 +110,7 @@ class Checkpoint(TrainerHooks):
         self.staging = staging
         self.progress = progress
         self._clock = clock
-        self._kinds = {name: state.classify(name, obj) for name, obj in objects.items()}
+        self._kinds = {name: kinds.classify(name, obj) for name, obj in objects.items()}
         self.step = 0
         self.restored_from: RestoredFrom | None = None
         self.waited_for_lease: Waited | None = None

@@ -82,30 +82,6 @@ def is_plain_value(obj: Any) -> bool:
     return False
 
 
-def classify(name: str, obj: Any) -> str:
-    """The kind :func:`capture` will use for ``obj``, or ``CaptureError`` saying why none fits."""
-    if callable(getattr(obj, "state_dict", None)) and callable(
-        getattr(obj, "load_state_dict", None)
-    ):
-        return STATE_DICT
-    if callable(getattr(obj, "get_weights", None)) and callable(getattr(obj, "set_weights", None)):
-        return WEIGHTS
-    if is_tensor(obj):
-        return TENSOR
-    if is_array(obj):
-        return ARRAY
-    if is_plain_value(obj):
-        return VALUE
-    try:
-        pickle.dumps(obj)
-    except Exception as exc:
-        raise CaptureError(
-            f"{name!r} ({type(obj).__name__}) cannot be checkpointed: it has no state_dict(), "
-            f"get_weights(), is not an array or plain value, and does not pickle ({exc})"
-        ) from None
-    return PICKLE
-
-
 def state_of(obj: Any) -> Any:
     """``obj.state_dict()``; for something iterated (a stateful data loader) drawing nothing
     from the global generators: torchdata's ``StatefulDataLoader`` builds its iterator there
@@ -212,48 +188,3 @@ class SnapshotBuffers:
         for buf in self._buffers.values():
             total += buf.numel() * buf.element_size() if is_tensor(buf) else buf.nbytes
         return total
-
-
-def fits_in_place(entry: Entry, current: Any) -> bool:
-    """Whether :func:`restore_in_place` writes ``entry`` into ``current`` (else it is rebound)."""
-    if entry.kind in (STATE_DICT, WEIGHTS):
-        return True
-    if entry.kind == TENSOR:
-        return is_tensor(current) and _same_layout(current, entry.data)
-    if entry.kind == ARRAY:
-        return is_array(current) and _same_layout(current, entry.data)
-    return False
-
-
-def restore_in_place(entry: Entry, current: Any) -> bool:
-    """Write ``entry`` into the live object ``current`` where its kind allows; False when the
-    variable must be rebound to ``entry.data`` instead."""
-    if not fits_in_place(entry, current):
-        return False
-    if entry.kind == STATE_DICT:
-        if current is None:
-            raise CaptureError(
-                f"{entry.name!r} must exist before its checkpoint can be loaded into it: "
-                "create the model/optimizer first, then run the checkpointed cell"
-            )
-        current.load_state_dict(entry.data)
-    elif entry.kind == WEIGHTS:
-        if current is None:
-            raise CaptureError(f"{entry.name!r} must exist before its weights can be restored")
-        current.set_weights(entry.data)
-    elif entry.kind == TENSOR:
-        with _torch().no_grad():
-            current.copy_(entry.data)
-    else:
-        _numpy().copyto(current, entry.data)
-    return True
-
-
-def restore(entry: Entry, namespace: dict[str, Any]) -> None:
-    """Put ``entry`` back: in place into the live object where there is one, else rebind."""
-    if not restore_in_place(entry, namespace.get(entry.name)):
-        namespace[entry.name] = entry.data
-
-
-def _same_layout(live: Any, saved: Any) -> bool:
-    return tuple(live.shape) == tuple(saved.shape) and live.dtype == saved.dtype

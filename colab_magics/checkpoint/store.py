@@ -36,28 +36,14 @@ from colab_magics.checkpoint.manifest import (
 )
 from colab_magics.checkpoint.session import RestoreBlobs, Restored
 from colab_magics.checkpoint.staging import naming_a_full_disk
-from colab_magics.drive.progress import Callback, TransferProgress
-from colab_magics.progress import Progress
+from colab_magics.progress import Callback, Progress, TransferProgress
+
+UPLOAD_FIELDS = ("bytes_done", "bytes_total", "rate", "retries")
+"""What a checkpoint's upload shows on its progress model (its other fields are the run's)."""
 
 MANIFEST = re.compile(r"^manifest-(\d{9,})-([0-9a-f]{8})\.json$")
 BLOBS = re.compile(r"^step-(\d{9,})-([0-9a-f]{8})(?:/([^/]+))?$")
 """A checkpoint's blob folder (``step-…-TAG``) or one blob in it (``step-…-TAG/NAME``)."""
-
-
-class UploadFields:
-    """Forwards a transfer's bytes, rate and retries to the checkpoint's progress model."""
-
-    def __init__(self, progress: Progress, retries_before: int) -> None:
-        self.progress = progress
-        self.retries_before = retries_before
-
-    def update(self, **fields: Any) -> None:
-        self.progress.update(
-            bytes_done=fields["bytes_done"],
-            bytes_total=fields["bytes_total"],
-            rate=fields["rate"],
-            retries=self.retries_before + fields["retries"],
-        )
 
 
 def reason(exc: BaseException) -> str:
@@ -142,12 +128,14 @@ class ManifestStore:
         if self.lease is not None:
             self.lease.check()  # a runtime taken over uploads nothing more
         tag = secrets.token_hex(4)
-        transfer = TransferProgress(UploadFields(progress, progress.get("retries") or 0))
+        transfer = TransferProgress(
+            progress, retries_before=progress.get("retries") or 0, only=UPLOAD_FIELDS
+        )
         ids = {}
         for blob in blobs:
             path = os.path.join(folder, blob.name)
             ids[blob.name] = self.put_blob(
-                path, f"step-{step:09d}-{tag}/{blob.name}", blob, transfer
+                path, f"step-{step:09d}-{tag}/{blob.name}", blob, transfer.branched(blob.name)
             )
         manifest = Manifest(
             run=self.run,

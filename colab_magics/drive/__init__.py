@@ -29,9 +29,9 @@ from colab_magics.drive.listing import Entry, TreeIndex
 from colab_magics.drive.model import DriveFile, Quota
 from colab_magics.drive.paths import DuplicateNameWarning, Resolution, parse_path
 from colab_magics.drive.pool import PoolOutcome
-from colab_magics.drive.progress import NO_PROGRESS, Callback, TransferProgress
 from colab_magics.drive.retry import Pacer, RetryPolicy
 from colab_magics.drive.upload import UploadResult
+from colab_magics.progress import NO_PROGRESS, Callback, TransferProgress
 
 __all__ = [
     "NO_PROGRESS",

@@ -20,7 +20,6 @@ from colab_magics.drive.ids import IdPool
 from colab_magics.drive.model import FILE_FIELDS, FOLDER_MIME, DriveFile, Quota, UploadTarget
 from colab_magics.drive.paths import ROOT, Resolution, Resolver, join, parse_path, pick
 from colab_magics.drive.pool import DEFAULT_WORKERS, PoolOutcome, run_parallel
-from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.retry import DEFAULT_BURST, DEFAULT_RATE, Pacer, Retrier, RetryPolicy
 from colab_magics.drive.staging import Staging
 from colab_magics.drive.transport import HttpFactory, Transport
@@ -31,6 +30,7 @@ from colab_magics.drive.upload import (
     create_with_id,
 )
 from colab_magics.drive.upload import upload as _upload
+from colab_magics.progress import NO_PROGRESS, Callback
 
 PathLike = "str | os.PathLike[str]"
 
@@ -266,11 +266,12 @@ class DriveClient:
         name); missing folders are created. With ``replace`` an existing file there gets the
         new content in place (same id); otherwise a new file is made. ``file_id`` updates that
         file instead. ``md5`` is an extra expected checksum that must match.
+        ``progress`` may be shared by several uploads: this one reports through a branch.
         """
         target = self._target(source, dest, file_id, replace, mime_type, app_properties)
         result = _upload(
             self.transport, source, target, chunk_size=self.chunk_size,
-            multipart_limit=self.multipart_limit, expected_md5=md5, progress=progress,
+            multipart_limit=self.multipart_limit, expected_md5=md5, progress=progress.branched(),
             delete=self._delete_one,
         )  # fmt: skip
         self._remember(result.file)
@@ -339,11 +340,12 @@ class DriveClient:
         staging: Staging | None = None,
     ) -> _download.DownloadResult:
         """Download to ``local_path`` through a temporary file in ``staging`` (by default a
-        staging folder of its own beside it), renamed only after the md5 verifies."""
+        staging folder of its own beside it), renamed only after the md5 verifies. ``progress``
+        may be shared by several downloads: this one reports through a branch of it."""
         file = self._fresh(source)
         result = _download.download_to_path(
             self.transport, file, local_path, chunk_size=self.download_chunk_size,
-            progress=progress, staging=staging,
+            progress=progress.branched(file.name), staging=staging,
         )  # fmt: skip
         progress.file_done(file.name)
         return result
@@ -401,7 +403,7 @@ class DriveClient:
                 target.new_id = self._ids.take()
             result = _upload(
                 self.transport, src, target, chunk_size=self.chunk_size,
-                multipart_limit=self.multipart_limit, progress=progress,
+                multipart_limit=self.multipart_limit, progress=progress.branched(),
                 delete=self._delete_one,
             )  # fmt: skip
             self._remember(result.file)

@@ -19,9 +19,9 @@ from typing import IO
 from colab_magics.drive.errors import DriveError, DriveIntegrityError, DriveNotDownloadable
 from colab_magics.drive.model import FILE_FIELDS, DriveFile
 from colab_magics.drive.pipeline import Pipeline
-from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.staging import Staging
 from colab_magics.drive.transport import Transport
+from colab_magics.progress import NO_PROGRESS, Callback
 
 DEFAULT_DOWNLOAD_CHUNK = 16 * 1024 * 1024
 """A file up to this size comes in one request on the thread's kept-alive connection; a bigger

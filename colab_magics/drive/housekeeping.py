@@ -13,9 +13,9 @@ from typing import Any
 
 from colab_magics.drive.errors import DriveError, DriveNotFound, map_exception
 from colab_magics.drive.model import Quota
-from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.retry import is_retryable
 from colab_magics.drive.transport import Transport
+from colab_magics.progress import NO_PROGRESS, Callback
 
 BATCH_LIMIT = 100
 

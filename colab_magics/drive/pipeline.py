@@ -21,9 +21,9 @@ from typing import IO
 
 from colab_magics.drive.errors import DriveError
 from colab_magics.drive.model import DriveFile
-from colab_magics.drive.progress import Callback
 from colab_magics.drive.stream import RangeResponse, get_range
 from colab_magics.drive.transport import Transport
+from colab_magics.progress import Callback
 
 SLOTS = 4
 """Buffers in the ring: one receiving, one being written and hashed, two queued."""

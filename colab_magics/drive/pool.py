@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Generic, TypeVar
 
 from colab_magics.drive.errors import DriveError
-from colab_magics.drive.progress import NO_PROGRESS, Callback
+from colab_magics.progress import NO_PROGRESS, Callback
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)

@@ -13,9 +13,9 @@ from typing import Any
 
 from colab_magics.drive.errors import DriveError, DriveNotFound, map_exception
 from colab_magics.drive.model import FILE_FIELDS, DriveFile, UploadTarget
-from colab_magics.drive.progress import Callback
 from colab_magics.drive.source import FileSource, SourceChanged, SourceReader
 from colab_magics.drive.transport import Transport
+from colab_magics.progress import Callback
 
 
 class UploadSessionLost(DriveError):

@@ -37,10 +37,10 @@ from colab_magics.drive.errors import (
     map_exception,
 )
 from colab_magics.drive.model import FILE_FIELDS, DriveFile, UploadTarget
-from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.resumable import ResumableUpload, UploadSessionLost
 from colab_magics.drive.source import FileSource, SourceReader, remaining_size
 from colab_magics.drive.transport import Transport
+from colab_magics.progress import NO_PROGRESS, Callback
 
 UNIT = 256 * 1024
 """Drive wants non-final resumable chunks in multiples of 256 KiB."""

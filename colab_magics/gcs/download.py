@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import IO
 
-from colab_magics.drive.progress import NO_PROGRESS, Callback
 from colab_magics.drive.retry import Retrier, RetryPolicy
 from colab_magics.gcs.client import GcsClient, GcsObject
 from colab_magics.gcs.errors import (
@@ -26,6 +25,7 @@ from colab_magics.gcs.errors import (
     map_exception,
 )
 from colab_magics.gcs.hashes import ObjectHash
+from colab_magics.progress import NO_PROGRESS, Callback
 from colab_magics.sync.errors import SyncError, is_disk_full
 from colab_magics.sync.fetch import Download, Get
 
@@ -196,7 +196,7 @@ def object_get(client: GcsClient) -> Get:
     def get(d: Download, progress: Callback) -> object:
         if os.path.isdir(d.dest):
             raise SyncError(f"a local folder is in the way of the object {d.remote.url}")
-        received = download(client, d.remote, d.dest, progress=progress)
+        received = download(client, d.remote, d.dest, progress=progress.branched(d.rel))
         progress.file_done(d.rel)
         return received
 

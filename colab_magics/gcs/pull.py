@@ -10,12 +10,12 @@ objects from where their download stopped.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from colab_magics.gcs.client import GcsClient, GcsObject, open_client
 from colab_magics.gcs.download import object_download, object_get
 from colab_magics.gcs.paths import GsPath, parse_gs, unsafe_reason
 from colab_magics.gcs.unpack import pull_extract
+from colab_magics.progress import NO_SINK, Sink
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import SyncError
 from colab_magics.sync.fetch import Download, fetch
@@ -29,7 +29,7 @@ def pull(
     *,
     client: GcsClient | None = None,
     jobs: int = 8,
-    progress: Any = None,
+    progress: Sink = NO_SINK,
     extract: bool = False,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,

@@ -17,6 +17,7 @@ from colab_magics.gcs.client import GcsClient, GcsObject, open_client
 from colab_magics.gcs.errors import GcsIntegrityError, map_exception
 from colab_magics.gcs.hashes import md5_b64, md5_hex
 from colab_magics.gcs.paths import parse_gs
+from colab_magics.progress import NO_SINK, Sink
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import is_fatal
 from colab_magics.sync.local import LocalFile, Md5Cache, scan
@@ -29,7 +30,7 @@ def push(
     *,
     client: GcsClient | None = None,
     jobs: int = 8,
-    progress: Any = None,
+    progress: Sink = NO_SINK,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> SyncReport:
     """Upload ``local`` to ``gs://BUCKET/PATH``.

@@ -24,12 +24,12 @@ from typing import Any
 from colab_magics.checkpoint.formats import BlobInfo, IntegrityError
 from colab_magics.checkpoint.manifest import ManifestBlob, ManifestError
 from colab_magics.checkpoint.store import BLOBS, Entry, ManifestStore
-from colab_magics.drive.progress import Callback
 from colab_magics.gcs.client import GcsClient, GcsObject, split_id
 from colab_magics.gcs.download import download, read_bytes
 from colab_magics.gcs.errors import GcsError
 from colab_magics.gcs.paths import parse_gs
 from colab_magics.gcs.push import upload_bytes, upload_file
+from colab_magics.progress import Callback
 
 _BLOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 

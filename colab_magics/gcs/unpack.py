@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any
 
 from colab_magics.gcs.client import GcsClient, open_client
 from colab_magics.gcs.download import object_download, object_get
 from colab_magics.gcs.paths import GsPath
+from colab_magics.progress import NO_SINK, Sink
 from colab_magics.sync.errors import SyncError
 from colab_magics.sync.report import SyncReport
 from colab_magics.sync.unpack import Archive, extract_remote, refuse_mount, require_archive
@@ -25,7 +25,7 @@ def pull_extract(
     local: str | os.PathLike[str],
     *,
     client: GcsClient | None = None,
-    progress: Any = None,
+    progress: Sink = NO_SINK,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     max_size: int | None = None,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from colab_magics.drive import DriveClient, DriveError, DriveFile, listing
 from colab_magics.drive.errors import DriveAuthError
 from colab_magics.drive.paths import pick
 from colab_magics.drive.pool import run_each
+from colab_magics.progress import NO_SINK, Sink
 
 # Google Docs, Sheets... have no bytes on Drive and show on the mount under other names
 # (``x.gdoc``); comparing them by name would report them missing.
@@ -46,7 +46,7 @@ class DriveFolders:
         *,
         max_age: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
-        progress: Any = None,
+        progress: Sink = NO_SINK,
         workers: int | None = None,
     ) -> None:
         self.client = client
@@ -204,13 +204,12 @@ class DriveFolders:
         return named
 
     def _tell(self, done: int, total: int, files: int) -> None:
-        if self.progress is not None:
-            self.progress.update(
-                folders_done=done,
-                folders_total=total,
-                files_listed=files,
-                message=f"listing Drive folders: {done}/{total} ({files:,} files)",
-            )
+        self.progress.update(
+            folders_done=done,
+            folders_total=total,
+            files_listed=files,
+            message=f"listing Drive folders: {done}/{total} ({files:,} files)",
+        )
 
     def lookup(self, parts: Sequence[str]) -> DriveFile | None:
         """The file at ``parts`` below My Drive, or None where Drive has nothing there."""

@@ -14,12 +14,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
-from colab_magics.drive import NO_PROGRESS, DriveClient, DriveFile, TransferProgress
+from colab_magics.drive import DriveClient, DriveFile, TransferProgress
 from colab_magics.drive.paths import COLAB_MOUNT, join
 from colab_magics.guard.mountindex import DriveFolders
-from colab_magics.progress import DONE, FAILED
+from colab_magics.progress import DONE, FAILED, NO_SINK, Sink
 from colab_magics.runtime import runtime_started
 from colab_magics.units import format_bytes, plural
 
@@ -232,7 +231,7 @@ class MountView:
         *,
         timeout: float = 600,
         push: bool = False,
-        progress: Any = None,
+        progress: Sink = NO_SINK,
         poll: float = 0.25,
         max_poll: float = 5.0,
     ) -> FlushReport:
@@ -247,7 +246,7 @@ class MountView:
         start = self._clock()
         report = FlushReport(self.pending(paths))
         report.polls = 1
-        sink = progress if progress is not None else _Null()
+        sink = progress
         sink.update(
             files_total=len(report.files), files_done=0, bytes_total=report.bytes,
             bytes_done=0, files_pending=len(report.files),
@@ -266,7 +265,7 @@ class MountView:
         return report
 
     def _wait(
-        self, report: FlushReport, sink: Any, start: float, timeout: float, poll: float,
+        self, report: FlushReport, sink: Sink, start: float, timeout: float, poll: float,
         max_poll: float,
     ) -> None:  # fmt: skip
         targets = [p.mount_path for p in report.files]
@@ -287,8 +286,8 @@ class MountView:
                 message=f"waiting for the mount: {plural(len(left), 'file')} pending",
             )  # fmt: skip
 
-    def _push(self, report: FlushReport, progress: Any) -> None:
-        transfer = TransferProgress(progress) if progress is not None else NO_PROGRESS
+    def _push(self, report: FlushReport, progress: Sink) -> None:
+        transfer = TransferProgress(progress)
         transfer.set_files(len(report.files))
         for item in report.files:
             md5 = self.md5s.md5(item.mount_path, os.stat(item.mount_path))
@@ -297,8 +296,3 @@ class MountView:
                 item.mount_path, item.drive_path, replace=True, md5=md5, progress=transfer
             )
             report.pushed.append(item.drive_path)
-
-
-class _Null:
-    def update(self, **fields: Any) -> None:
-        pass

@@ -269,7 +269,8 @@ class _Run:
                 self.report.skipped += 1
                 self.progress.file_done(entry)
                 return
-            self.progress.set_size(size)
+            part = self.progress.branched(entry)
+            part.set_size(size)
 
             def fill(out: BinaryIO) -> None:
                 written = 0
@@ -279,7 +280,7 @@ class _Run:
                         if written > size:  # more than declared (and counted): stop
                             raise self.refuse(entry, f"it holds more than its declared {size} B")
                         out.write(block)
-                        self.progress.relative_update(len(block))
+                        part.relative_update(len(block))
 
             self.tree.write_file(s, fill, executable=bool(mode & 0o100), mtime=mtime)
             self._record(s, "file")

@@ -1,7 +1,6 @@
-"""Progress for one sync run, as fields of any object with ``update(**fields)`` (normally
-``colab_magics.progress.Progress``): byte/file counts and rate through ``TransferProgress``
-plus an ``eta``, the phase (also as ``message``, which the ui shows), the outcome and the
-report's summary."""
+"""Progress for one sync run, as fields of a sink (normally ``colab_magics.progress.Progress``):
+byte/file counts, rate and ETA through ``TransferProgress``, the phase (also as ``message``,
+which the ui shows), the outcome and the report's summary."""
 
 from __future__ import annotations
 
@@ -11,44 +10,28 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from colab_magics.drive import NO_PROGRESS, Callback, DriveClient, TransferProgress
+from colab_magics.drive import DriveClient
 from colab_magics.drive.pool import Stopped
+from colab_magics.progress import DONE, FAILED, NO_SINK, Callback, Sink, TransferProgress
 from colab_magics.sync.errors import SyncAborted, fatal_message
 from colab_magics.sync.report import SyncReport
 
 
-class _WithEta:
-    """Adds ``eta`` (seconds) to the counts ``TransferProgress`` forwards."""
-
-    def __init__(self, sink: Any) -> None:
-        self.sink = sink
-
-    def update(self, **fields: Any) -> None:
-        rate, left = fields.get("rate"), fields.get("bytes_total", 0) - fields.get("bytes_done", 0)
-        fields["eta"] = left / rate if rate and left > 0 else None
-        self.sink.update(**fields)
-
-
 class Feedback:
-    """What a run tells its progress sink (nothing at all when the sink is None)."""
+    """What a run tells its progress sink (by default :data:`NO_SINK`, which keeps nothing)."""
 
-    def __init__(self, sink: Any = None) -> None:
+    def __init__(self, sink: Sink = NO_SINK) -> None:
         self.sink = sink
-        self.transfer: Callback = (
-            TransferProgress(_WithEta(sink)) if sink is not None else NO_PROGRESS
-        )
+        self.transfer: Callback = TransferProgress(self.sink)
 
     def phase(self, name: str, **fields: Any) -> None:
-        if self.sink is not None:
-            self.sink.update(phase=name, message=name, **fields)
+        self.sink.update(phase=name, message=name, **fields)
 
     def file_error(self, key: str, exc: BaseException) -> None:
         self.transfer.error(exc, key)
 
     def finish(self, report: SyncReport) -> None:
-        if self.sink is None:
-            return
-        fields: dict[str, Any] = {"state": "done" if report.ok else "failed"}
+        fields: dict[str, Any] = {"state": DONE if report.ok else FAILED}
         if not report.ok:
             key, msg = next(iter(report.errors.items()))
             fields["error"] = f"{len(report.errors)} failed; first: {key}: {msg}"
@@ -56,8 +39,7 @@ class Feedback:
         self.sink.update(phase="done", summary=summary, message=summary, **fields)
 
     def fail(self, message: str) -> None:
-        if self.sink is not None:
-            self.sink.update(state="failed", error=message)
+        self.sink.update(state=FAILED, error=message)
 
 
 @contextlib.contextmanager

@@ -12,11 +12,11 @@ removes the staging folder the killed one left. The fetch itself is store-neutra
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from colab_magics.drive import DriveClient
 from colab_magics.drive.paths import join
 from colab_magics.drive.staging import Staging, reap
+from colab_magics.progress import NO_SINK, Sink
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.drive_items import drive_download, drive_get, require
 from colab_magics.sync.errors import SyncError
@@ -33,7 +33,7 @@ def pull(
     *,
     client: DriveClient,
     jobs: int = 8,
-    progress: Any = None,
+    progress: Sink = NO_SINK,
     extract: bool = False,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
 from colab_magics.drive import DriveClient, DriveFile, Quota, TransferProgress
+from colab_magics.progress import NO_SINK, Sink
 from colab_magics.units import format_bytes, plural
 
 BATCH = 100
@@ -73,7 +73,7 @@ def plan_purge(drive_path: str, *, client: DriveClient) -> PurgePlan:
 
 
 def purge(
-    plan: PurgePlan, *, client: DriveClient, trash: bool = False, progress: Any = None
+    plan: PurgePlan, *, client: DriveClient, trash: bool = False, progress: Sink = NO_SINK
 ) -> PurgeReport:
     """Delete what ``plan`` lists permanently (or, with ``trash``, move its root to the trash).
 

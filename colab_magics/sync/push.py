@@ -11,10 +11,10 @@ is skipped. Every upload is md5-verified by the client.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from colab_magics.drive import DriveClient
 from colab_magics.drive.paths import join
+from colab_magics.progress import NO_SINK, Sink
 from colab_magics.sync.errors import SyncError
 from colab_magics.sync.local import scan
 from colab_magics.sync.push_plan import push_tree
@@ -31,7 +31,7 @@ def push(
     delete: bool = False,
     jobs: int = 8,
     dry_run: bool = False,
-    progress: Any = None,
+    progress: Sink = NO_SINK,
     shard: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> SyncReport:

@@ -16,11 +16,11 @@ import dataclasses
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from colab_magics.drive import DriveClient, DriveFile
 from colab_magics.drive.paths import join
 from colab_magics.drive.pool import run_each
+from colab_magics.progress import Sink
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.errors import SyncError, is_fatal
 from colab_magics.sync.local import LocalFile, LocalTree, Md5Cache, restat
@@ -59,7 +59,7 @@ def push_tree(
     delete: bool,
     jobs: int,
     dry_run: bool,
-    progress: Any,
+    progress: Sink,
     cache_dir: str | os.PathLike[str] | None,
     action: str,
     drive_names: dict[str, str] | None = None,

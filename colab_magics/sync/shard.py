@@ -17,6 +17,7 @@ from typing import Any
 
 from colab_magics.drive import DriveClient, DriveNotFound
 from colab_magics.drive.paths import join
+from colab_magics.progress import Sink
 from colab_magics.sync.errors import SyncError
 from colab_magics.sync.local import scan
 from colab_magics.sync.push_plan import push_tree
@@ -60,7 +61,7 @@ def push_sharded(
     delete: bool,
     jobs: int,
     dry_run: bool,
-    progress: Any,
+    progress: Sink,
     cache_dir: str | os.PathLike[str] | None,
 ) -> SyncReport:
     """``push(..., shard=N)``: see the module docstring."""

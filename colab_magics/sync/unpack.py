@@ -22,6 +22,7 @@ from typing import Any
 
 from colab_magics.drive import DriveClient
 from colab_magics.drive.paths import COLAB_MOUNT, join
+from colab_magics.progress import NO_SINK, Sink
 from colab_magics.sync import feedback as fb
 from colab_magics.sync.archive import Placed, archive_kind, extract_placed
 from colab_magics.sync.drive_items import drive_download, drive_get, require
@@ -47,7 +48,7 @@ def pull_extract(
     local: str | os.PathLike[str],
     *,
     client: DriveClient,
-    progress: Any = None,
+    progress: Sink = NO_SINK,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     max_size: int | None = None,
@@ -78,7 +79,7 @@ def extract_remote(
     local: str | os.PathLike[str],
     label: str,
     client: Any,
-    progress: Any = None,
+    progress: Sink = NO_SINK,
     *,
     keep_archive: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -114,7 +115,7 @@ def extract_remote(
         _, placed = extract_placed(
             archive.dest,
             target,
-            progress=feedback.transfer,
+            progress=feedback.transfer.branched(),  # a phase of its own after the fetch
             report=report,
             name=found.name.rsplit("/", 1)[-1],
             max_size=max_size,

@@ -17,6 +17,7 @@ from typing import Any
 from colab_magics.drive import DriveClient
 from colab_magics.drive.paths import join
 from colab_magics.drive.pool import run_each
+from colab_magics.progress import NO_SINK, Sink
 from colab_magics.sync.errors import SyncAborted, SyncError
 from colab_magics.sync.local import LocalFile, Md5Cache, restat, scan
 from colab_magics.sync.push_plan import push_tree
@@ -38,7 +39,7 @@ class Watcher:
         *,
         client: DriveClient,
         interval: float = 2.0,
-        progress: Any = None,
+        progress: Sink = NO_SINK,
         jobs: int = 4,
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -133,7 +134,7 @@ class Watcher:
             delete=False,
             jobs=self.jobs,
             dry_run=False,
-            progress=None,
+            progress=NO_SINK,
             cache_dir=self.cache_dir,
             action=f"Watch of {self.local!r}",
         )
@@ -201,5 +202,4 @@ class Watcher:
         self._update(**fields)
 
     def _update(self, **fields: Any) -> None:
-        if self.progress is not None:
-            self.progress.update(**fields)
+        self.progress.update(**fields)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import Any
 
-from colab_magics.progress import FAILED, RUNNING, Progress
+from colab_magics.progress import FAILED, RUNNING, Fields, Progress
 from colab_magics.units import format_bytes, format_seconds, plural
 
 MIN_INTERVAL = 0.1
@@ -37,7 +36,7 @@ def in_notebook() -> bool:
     return zmqshell is not None and isinstance(shell, zmqshell.ZMQInteractiveShell)
 
 
-def fraction(fields: dict[str, Any]) -> float | None:
+def fraction(fields: Fields) -> float | None:
     """How far along, from steps or bytes, whichever the operation reports."""
     for done, total in (
         ("step", "total"),
@@ -49,7 +48,7 @@ def fraction(fields: dict[str, Any]) -> float | None:
     return None
 
 
-def status_parts(fields: dict[str, Any], now: float | None = None) -> list[str]:
+def status_parts(fields: Fields, now: float | None = None) -> list[str]:
     """Short phrases for the fields present, in the order a reader scans them."""
     now = time.time() if now is None else now
     parts = []
@@ -90,7 +89,7 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _ticks(fields: dict[str, Any]) -> bool:
+def _ticks(fields: Fields) -> bool:
     """Whether the words drawn for ``fields`` change with time alone."""
     return fields.get("state") == RUNNING and bool(fields.get("confirmed_time"))
 
@@ -184,12 +183,12 @@ class Display:
     def show(self) -> None:
         """Called once, before the first render."""
 
-    def render(self, fields: dict[str, Any]) -> None:
+    def render(self, fields: Fields) -> None:
         raise NotImplementedError
 
     def finish(self) -> None:
         """Called once after the final render."""
 
     @staticmethod
-    def failed(fields: dict[str, Any]) -> bool:
+    def failed(fields: Fields) -> bool:
         return fields.get("state") == FAILED or bool(fields.get("error"))

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import html
 import sys
-from typing import Any
 
 import ipywidgets as widgets
 from IPython.display import display
 
-from colab_magics.progress import DONE, Progress
+from colab_magics.progress import DONE, Fields, Progress
 from colab_magics.ui.display import Display, fraction, status_parts
 
 
@@ -41,7 +40,7 @@ class WidgetPanel(Display):
     def show(self) -> None:
         display(self.box)
 
-    def render(self, fields: dict[str, Any]) -> None:
+    def render(self, fields: Fields) -> None:
         done = fraction(fields)
         if done is not None:
             self.bar.value = done

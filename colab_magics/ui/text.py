@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, TextIO
+from typing import TextIO
 
-from colab_magics.progress import RUNNING, Progress
+from colab_magics.progress import RUNNING, Fields, Progress
 from colab_magics.ui.display import Display, fraction, status_parts
 
 BAR_WIDTH = 20
@@ -14,7 +14,7 @@ LOG_INTERVAL = 30.0
 SEE_ABOVE = "(as above)"
 
 
-def text_line(title: str, fields: dict[str, Any]) -> str:
+def text_line(title: str, fields: Fields) -> str:
     """``title [#####.....] 45% step 450/1000 · ...`` with the error, if any, last."""
     pieces = [title]
     done = fraction(fields)
@@ -43,7 +43,7 @@ class TextLine(Display):
         self._width = 0
         super().__init__(progress)
 
-    def render(self, fields: dict[str, Any]) -> None:
+    def render(self, fields: Fields) -> None:
         if getattr(self.stream, "closed", False):
             return  # a background operation outlived its stream (a captured cell's output)
         if self.tty:
@@ -56,7 +56,7 @@ class TextLine(Display):
         self._printed = line
         self.stream.flush()
 
-    def _log_line(self, fields: dict[str, Any]) -> str:
+    def _log_line(self, fields: Fields) -> str:
         # A log keeps every line printed: an error goes in once, in full; later lines that
         # still carry the same error point back to it instead of repeating it at every step.
         error = fields.get("error")

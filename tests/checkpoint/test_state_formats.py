@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from colab_magics.checkpoint import formats, rng, state
+from colab_magics.checkpoint import formats, kinds, rng, state
 
 
 class KerasLike:
@@ -59,14 +59,14 @@ def _namespace() -> dict:
 
 
 def _capture(ns: dict, buffers: state.SnapshotBuffers | None = None) -> list[state.Entry]:
-    kinds = {name: state.classify(name, obj) for name, obj in ns.items()}
-    return (buffers or state.SnapshotBuffers()).capture(ns, kinds)
+    found = {name: kinds.classify(name, obj) for name, obj in ns.items()}
+    return (buffers or state.SnapshotBuffers()).capture(ns, found)
 
 
 def test_classify_picks_the_safest_kind():
     ns = _namespace()
-    kinds = {name: state.classify(name, obj) for name, obj in ns.items()}
-    assert kinds == {
+    found = {name: kinds.classify(name, obj) for name, obj in ns.items()}
+    assert found == {
         "model": "state_dict",
         "opt": "state_dict",
         "sched": "state_dict",
@@ -81,7 +81,7 @@ def test_classify_picks_the_safest_kind():
 
 def test_unpicklable_object_is_refused_with_its_name():
     with pytest.raises(state.CaptureError, match="'gen'.*generator"):
-        state.classify("gen", (i for i in range(3)))
+        kinds.classify("gen", (i for i in range(3)))
 
 
 def test_snapshot_is_a_copy_not_a_view_of_live_state():
@@ -132,10 +132,10 @@ def test_round_trip_restores_in_place(tmp_path):
     random.seed(1)
 
     wanted = {name: (kind, formats.blob_for(kind, formats.live_state(kind, fresh[name])))
-              for name, kind in ((n, state.classify(n, o)) for n, o in ns.items())}  # fmt: skip
+              for name, kind in ((n, kinds.classify(n, o)) for n, o in ns.items())}  # fmt: skip
     entries, got_rng = formats.read_snapshot(str(tmp_path), expected, wanted)
     for entry in entries:
-        state.restore(entry, fresh)
+        kinds.restore(entry, fresh)
     rng.restore_rng(got_rng)
 
     assert fresh["model"] is live_model and fresh["w"] is live_w and fresh["arr"] is live_arr
@@ -184,7 +184,7 @@ def test_a_changed_byte_is_caught_before_deserializing(tmp_path):
 def test_state_dict_target_must_exist_to_restore_into():
     entry = state.Entry("model", state.STATE_DICT, {"w": torch.zeros(1)})
     with pytest.raises(state.CaptureError, match="'model' must exist"):
-        state.restore(entry, {})
+        kinds.restore(entry, {})
 
 
 def test_md5_taken_while_writing_is_the_files_and_big_tensors_round_trip_bit_exact(tmp_path):

@@ -16,7 +16,7 @@ from colab_magics.drive.paths import (
     pick,
     query_literal,
 )
-from colab_magics.drive.progress import NO_PROGRESS, TransferProgress
+from colab_magics.progress import NO_PROGRESS, TransferProgress
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,20 @@ def test_progress_feeds_the_ui_progress_model(client, tmp_path):
     client.upload(write(tmp_path / "p", data), "p.bin", progress=TransferProgress(model))
     assert model.get("bytes_done") == model.get("bytes_total") == len(data)
     assert model.get("files_done") == 1 and model.get("errors") == 0
+
+
+def test_one_progress_over_several_transfers_totals_every_file(client, tmp_path):
+    """A callback shared by several uploads and downloads counts each file's size once: each
+    transfer sets the size of its own branch (fsspec's ``branched``), not the shared total."""
+    sizes = [UNIT + 7, 3 * KIB, 2 * UNIT]
+    progress = TransferProgress()
+    for i, size in enumerate(sizes):
+        client.upload(write(tmp_path / f"s{i}", payload(size, seed=i)), f"s/{i}", progress=progress)
+    assert progress.bytes_total == progress.bytes_done == sum(sizes)
+    assert progress.files_done == 3
+    back = TransferProgress()
+    out = client.download_many(
+        [(f"s/{i}", tmp_path / "b" / str(i)) for i in range(3)], progress=back
+    )
+    assert out.ok, out.errors
+    assert back.bytes_total == back.bytes_done == sum(sizes) and back.files_total == 3

@@ -99,7 +99,7 @@ def test_a_cut_connection_resumes_where_it_stopped(gcs_emulator, bucket, tmp_pat
         client = GcsClient(endpoint=proxy.url, anonymous=True)
         obj = client.stat("data-bucket", "big/weights.bin")
         progress = Progress("pull")
-        from colab_magics.drive.progress import TransferProgress
+        from colab_magics.progress import TransferProgress
 
         transfer = TransferProgress(progress)
         received = download(
