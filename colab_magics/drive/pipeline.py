@@ -102,6 +102,12 @@ class Pipeline:
     def _receive(self) -> None:
         try:
             self._receive_all()
+        except BaseException as exc:  # raised in the caller by run(), after the drain
+            # The buffers handed on before the failure are still written and hashed (the
+            # others are not stopped): bytes that arrived are never thrown away.
+            with self._lock:
+                if self._error is None:
+                    self._error = exc
         finally:
             for inbox in (self._to_write, self._to_hash):
                 inbox.put(None)
