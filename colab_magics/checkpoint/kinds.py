@@ -8,7 +8,7 @@ The kinds, first match wins, are listed in :mod:`colab_magics.checkpoint.state`'
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from colab_magics.checkpoint.state import (
@@ -66,6 +66,11 @@ class Kind:
     def capture(self, obj: Any) -> Any:
         """The live object's state (not a copy of it)."""
         return obj
+
+    def snapshot(self, live: Any, copy: Callable[[Any], Any]) -> Any:
+        """A private copy of captured ``live`` state, by default through the snapshot's
+        reused buffers (``copy``)."""
+        return copy(live)
 
     def blob(self, data: Any) -> str:
         """The blob captured ``data`` is written to."""
@@ -196,6 +201,10 @@ class Pickle(Kind):
     name = PICKLE
     rebound = True
 
+    def snapshot(self, live: Any, copy: Callable[[Any], Any]) -> Any:
+        # Round-trip through pickle: a deep copy that also proves it still pickles.
+        return pickle.loads(pickle.dumps(live))
+
     def matches(self, obj: Any) -> bool:
         try:
             pickle.dumps(obj)
@@ -208,6 +217,11 @@ KINDS: dict[str, Kind] = {
     k.name: k for k in (StateDict(), Weights(), Tensor(), Array(), Value(), Pickle())
 }
 """Every kind by name, in the order :func:`classify` tries them."""
+
+
+def by_name(kind_names: Mapping[str, str]) -> dict[str, Kind]:
+    """``{variable: kind name}`` as ``{variable: kind}``, for a snapshot's capture."""
+    return {name: KINDS[kind] for name, kind in kind_names.items()}
 
 
 def classify(name: str, obj: Any) -> str:

@@ -112,7 +112,9 @@ class RestorePlan:
         entries, rng_state = read_snapshot(folder, expected_md5, self.wanted)
         live = self.targets.current()
         in_place = {e.name: live[e.name] for e in entries if kinds.fits_in_place(e, live[e.name])}
-        saved = self.rollback.capture(in_place, {name: self.kinds[name] for name in in_place})
+        saved = self.rollback.capture(
+            in_place, kinds.by_name({name: self.kinds[name] for name in in_place})
+        )
         saved_rng = rng.capture_rng()
         undo: list[Callable[[], None]] = []
         entry = None

@@ -111,6 +111,7 @@ class Checkpoint(TrainerHooks):
         self.progress = progress
         self._clock = clock
         self._kinds = {name: kinds.classify(name, obj) for name, obj in objects.items()}
+        self._capturing = kinds.by_name(self._kinds)
         self.step = 0
         self.restored_from: RestoredFrom | None = None
         self.waited_for_lease: Waited | None = None
@@ -135,7 +136,7 @@ class Checkpoint(TrainerHooks):
             self._stage, self._upload, on_error=self._failed, buffers=rollback
         )
         # Allocate the snapshot buffers (pinned, for CUDA) before the loop, not in its first stall.
-        self._persister.warm(lambda buffers: buffers.capture(self._objects(), self._kinds))
+        self._persister.warm(lambda buffers: buffers.capture(self._objects(), self._capturing))
         self.progress.update(step=self.step, run=run, cadence=cadence.describe())
 
     # -- what the cell calls -------------------------------------------------------------
@@ -268,7 +269,7 @@ class Checkpoint(TrainerHooks):
         objects = self._objects()
 
         def fill(buffers: state.SnapshotBuffers):
-            entries, generators = buffers.capture(objects, self._kinds), rng.capture_rng()
+            entries, generators = buffers.capture(objects, self._capturing), rng.capture_rng()
             if self._loop is not None:
                 generators["batches"] = self._loop.state()
             return entries, generators

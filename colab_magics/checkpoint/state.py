@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import pickle
+import functools
 import sys
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from colab_magics.checkpoint.rng import untouched
 
@@ -101,6 +102,16 @@ class _Never:
 _ATOMS = frozenset({type(None), bool, int, float, str, bytes, complex})
 
 
+class Capturing(Protocol):
+    """What a snapshot needs of a checkpoint kind (:class:`colab_magics.checkpoint.kinds.Kind`)."""
+
+    name: str
+
+    def capture(self, obj: Any) -> Any: ...
+
+    def snapshot(self, live: Any, copy: Callable[[Any], Any]) -> Any: ...
+
+
 class SnapshotBuffers:
     """Host copies of captured state, reused from one snapshot to the next.
 
@@ -115,8 +126,9 @@ class SnapshotBuffers:
         self._tensor_type: type = _Never
         self._array_type: type = _Never
 
-    def capture(self, objects: dict[str, Any], kinds: dict[str, str]) -> list[Entry]:
-        """Copy the state of ``objects`` (name -> live object) into this buffer set."""
+    def capture(self, objects: dict[str, Any], kinds: Mapping[str, Capturing]) -> list[Entry]:
+        """Copy the state of ``objects`` (name -> live object) into this buffer set, each as
+        its kind (``kinds.KINDS[...]``) captures it."""
         self._needs_sync = False
         torch, np = _torch(), _numpy()
         # Looked up once per snapshot, not once per tensor: the copy is the stall, so the
@@ -126,18 +138,9 @@ class SnapshotBuffers:
         entries = []
         for name, obj in objects.items():
             kind = kinds[name]
-            if kind == STATE_DICT:
-                live = state_of(obj)
-            elif kind == WEIGHTS:
-                live = list(obj.get_weights())
-            elif kind == PICKLE:
-                # Round-trip through pickle: a deep copy that also proves it still pickles.
-                live = pickle.loads(pickle.dumps(obj))
-                entries.append(Entry(name, kind, live))
-                continue
-            else:
-                live = obj
-            entries.append(Entry(name, kind, self._copy(live, (name,))))
+            into_buffers = functools.partial(self._copy, path=(name,))
+            data = kind.snapshot(kind.capture(obj), into_buffers)
+            entries.append(Entry(name, kind.name, data))
         if self._needs_sync:
             torch.cuda.synchronize()
         return entries

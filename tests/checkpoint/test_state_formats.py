@@ -60,7 +60,7 @@ def _namespace() -> dict:
 
 def _capture(ns: dict, buffers: state.SnapshotBuffers | None = None) -> list[state.Entry]:
     found = {name: kinds.classify(name, obj) for name, obj in ns.items()}
-    return (buffers or state.SnapshotBuffers()).capture(ns, found)
+    return (buffers or state.SnapshotBuffers()).capture(ns, kinds.by_name(found))
 
 
 def test_classify_picks_the_safest_kind():
