@@ -34,7 +34,6 @@ from colab_magics.checkpoint.kinds import ARRAYS, KINDS, OBJECTS, TORCH, VALUES
 from colab_magics.checkpoint.rng import check_rng
 from colab_magics.checkpoint.state import (
     PICKLE,
-    WEIGHTS,
     Entry,
 )
 from colab_magics.sync.local import file_md5
@@ -43,7 +42,6 @@ FORMAT_VERSION = 1
 BLOB_NAMES = frozenset({VALUES, TORCH, ARRAYS, OBJECTS})
 """Every file a snapshot is made of: the only names a manifest may list."""
 _TUPLE = "__tuple__"
-_MAX_WEIGHTS = 1 << 20
 _PIECE = 16 << 20  # bytes hashed and written as one piece of a persist's work
 
 
@@ -130,20 +128,17 @@ def write_snapshot(entries: list[Entry], rng: dict[str, Any], folder: str) -> li
     index, values, tensors, arrays, objects = [], {}, {}, {}, {}
     for entry in entries:
         blob = blob_for(entry.kind, entry.data)
+        record = {"name": entry.name, "kind": entry.kind, "blob": blob}
         if blob == TORCH:
             tensors[entry.name] = entry.data
-        elif blob == ARRAYS and entry.kind == WEIGHTS:
-            for i, weight in enumerate(entry.data):
-                arrays[f"{entry.name}/{i}"] = weight
         elif blob == ARRAYS:
-            arrays[entry.name] = entry.data
+            members, extra = KINDS[entry.kind].to_arrays(entry.name, entry.data)
+            arrays.update(members)
+            record.update(extra)
         elif blob == VALUES:
             values[entry.name] = _encode_value(entry.data)
         else:
             objects[entry.name] = entry.data
-        record = {"name": entry.name, "kind": entry.kind, "blob": blob}
-        if entry.kind == WEIGHTS:
-            record["count"] = len(entry.data)
         index.append(record)
 
     blobs = []
@@ -265,12 +260,15 @@ def _entry_data(
             return _decode_value(document["values"][name])
         except (TypeError, AttributeError, RecursionError) as exc:
             raise IntegrityError(f"{name}: not a plain value in {VALUES} ({exc})") from None
-    if kind == WEIGHTS and blob == ARRAYS:
-        count = record.get("count")
-        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count < _MAX_WEIGHTS:
-            raise IntegrityError(f"{name}: no usable count of weights in {VALUES}")
-        return [reader.member(ARRAYS, f"{name}/{i}") for i in range(count)]
-    data = reader.member(blob, name)
+    if blob == ARRAYS:
+        try:
+            data = KINDS[kind].from_arrays(name, record, lambda key: reader.member(ARRAYS, key))
+        except IntegrityError:
+            raise
+        except ValueError as exc:
+            raise IntegrityError(f"{name}: {exc}") from None
+    else:
+        data = reader.member(blob, name)
     error = KINDS[kind].load_error(data)
     if error is not None:
         raise IntegrityError(f"{name}: {error}")

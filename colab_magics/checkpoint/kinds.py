@@ -44,6 +44,10 @@ def _torch_safe(tree: Any) -> bool:
     return False
 
 
+_MAX_WEIGHTS = 1 << 20
+"""More arrays than any model's ``get_weights()`` returns: a count past it is not ours."""
+
+
 class _NoFit(Exception):
     """Raised by :meth:`Kind.matches` of the last kind, saying why the object fits none."""
 
@@ -87,6 +91,16 @@ class Kind:
     def load_error(self, data: Any) -> str | None:
         """Why ``data`` read back from a blob cannot be restored by this kind, or None."""
         return None
+
+    def to_arrays(self, name: str, data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ``.npz`` members ``data`` is written as, and what the snapshot's index keeps
+        beside them to read it back."""
+        return {name: data}, {}
+
+    def from_arrays(self, name: str, record: dict[str, Any], member: Callable[[str], Any]) -> Any:
+        """``data`` back from the ``.npz`` (``member(key)`` reads one member); ``ValueError``
+        when ``record`` cannot say how."""
+        return member(name)
 
 
 class StateDict(Kind):
@@ -146,6 +160,15 @@ class Weights(Kind):
         if not isinstance(data, (list, tuple)):
             return f"the saved weights are a {type(data).__name__}, not a list"
         return None
+
+    def to_arrays(self, name: str, data: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        return {f"{name}/{i}": weight for i, weight in enumerate(data)}, {"count": len(data)}
+
+    def from_arrays(self, name: str, record: dict[str, Any], member: Callable[[str], Any]) -> Any:
+        count = record.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count < _MAX_WEIGHTS:
+            raise ValueError(f"no usable count of weights in {VALUES}")
+        return [member(f"{name}/{i}") for i in range(count)]
 
 
 class Tensor(Kind):
