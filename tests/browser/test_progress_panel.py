@@ -24,7 +24,7 @@ from tests.browser.notebook_page import NotebookPage
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 DEMO_PANEL = "checkpointed demo"
-DEMO_STEPS = 300  # demo.ipynb's STEPS
+DEMO_STEPS = 328  # demo.ipynb's STEPS: 8 epochs of 41 batches
 QUOTA_PANEL = "checkpointed quota-full"
 QUOTA_STEPS = 80
 # A run long enough (~8 s) for Drive to fill up while it trains; NumPy only, so it starts fast.
