@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 BENCH_TOKEN = "bench-token"
@@ -81,35 +81,41 @@ def set_emulator(url: str, **settings: float) -> None:
         response.read()
 
 
-@contextmanager
-def paced_link(url: str, mib_per_s: float) -> Iterator[str]:
-    """A TCP relay in front of ``url`` whose downstream bytes pass at most ``mib_per_s`` (one
-    link shared by every connection, as a network is); yields the relay's base URL.
-
-    Loopback runs at memory speed, where md5 (~0.5 GB/s) is slower than the wire; Drive's
-    link is far slower than md5, and this stands in for it.
+class Relay:
+    """A loopback TCP relay to ``upstream`` (host, port). ``on_answer(data, first)`` runs before
+    each piece of an answer is passed on (``first``: the connection's first piece), so a
+    bench can slow answers down without slowing the server. ``url`` is the relay's base URL.
     """
-    parts = urllib.parse.urlsplit(url)
-    upstream = (parts.hostname, parts.port)
-    listener = socket.create_server(("127.0.0.1", 0))
-    rate = mib_per_s * (1 << 20)
-    lock = threading.Lock()
-    clock = {"next": time.monotonic()}  # when the link is free again
 
-    def pace(n: int) -> None:
-        with lock:
-            now = time.monotonic()
-            start = max(now, clock["next"])
-            clock["next"] = start + n / rate
-            wait = clock["next"] - now
-        if wait > 0:
-            time.sleep(wait)
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        on_answer: Callable[[bytes, bool], None],
+        *,
+        backlog: int = 128,
+    ) -> None:
+        self.upstream, self.on_answer = upstream, on_answer
+        self.listener = socket.create_server(("127.0.0.1", 0), backlog=backlog)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def pump(src: socket.socket, dst: socket.socket, paced: bool) -> None:
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            for src, dst, answer in ((client, server, False), (server, client, True)):
+                threading.Thread(target=self._pump, args=(src, dst, answer), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, answer: bool) -> None:
         try:
+            first = True
             while data := src.recv(1 << 18):
-                if paced:
-                    pace(len(data))
+                if answer:
+                    self.on_answer(data, first)
+                    first = False
                 dst.sendall(data)
         except OSError:
             pass
@@ -121,18 +127,34 @@ def paced_link(url: str, mib_per_s: float) -> Iterator[str]:
                     pass
             src.close()
 
-    def serve() -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(upstream)
-            for src, dst, paced in ((client, server, False), (server, client, True)):
-                threading.Thread(target=pump, args=(src, dst, paced), daemon=True).start()
+    def close(self) -> None:
+        self.listener.close()
 
-    threading.Thread(target=serve, daemon=True).start()
+
+@contextmanager
+def paced_link(url: str, mib_per_s: float) -> Iterator[str]:
+    """A :class:`Relay` in front of ``url`` whose downstream bytes pass at most ``mib_per_s``
+    (one link shared by every connection, as a network is); yields the relay's base URL.
+
+    Loopback runs at memory speed, where md5 (~0.5 GB/s) is slower than the wire; Drive's
+    link is far slower than md5, and this stands in for it.
+    """
+    parts = urllib.parse.urlsplit(url)
+    rate = mib_per_s * (1 << 20)
+    lock = threading.Lock()
+    clock = {"next": time.monotonic()}  # when the link is free again
+
+    def pace(data: bytes, first: bool) -> None:
+        with lock:
+            now = time.monotonic()
+            start = max(now, clock["next"])
+            clock["next"] = start + len(data) / rate
+            wait = clock["next"] - now
+        if wait > 0:
+            time.sleep(wait)
+
+    relay = Relay((parts.hostname, parts.port), pace)
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        yield relay.url
     finally:
-        listener.close()
+        relay.close()

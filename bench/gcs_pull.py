@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _emulator import BENCH_TOKEN, emulator_process
+from _emulator import BENCH_TOKEN, Relay, emulator_process
 
 BUCKET = "bench-bucket"
 
@@ -68,58 +68,24 @@ def gcs_emulator() -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-class DelayProxy:
-    """Forwards loopback TCP to ``port``, holding back each answer by ``delay`` seconds (the
-    emulator speaks HTTP/1.0: one request per connection). The answer is held, not the
-    request: the emulator serves one connection at a time, as if the network were slow
-    but the server not."""
-
-    def __init__(self, port: int, delay: float) -> None:
-        self.upstream, self.delay = port, delay
-        self.listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream))
-            threading.Thread(target=self._pipe, args=(conn, upstream, False), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, conn, True), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket, answer: bool) -> None:
-        try:
-            first = True
-            while data := src.recv(1 << 20):
-                if answer and first:
-                    time.sleep(self.delay)
-                    first = False
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.listener.close()
-
-
 def _serve_proxy(port: int, delay: float, urls) -> None:
-    proxy = DelayProxy(port, delay)
-    urls.put(proxy.url)
+    """A :class:`Relay` holding back each answer by ``delay`` seconds (the emulator speaks
+    HTTP/1.0: one request per connection). The answer is held, not the request: the
+    emulator serves one connection at a time, as if the network were slow but the server
+    not. The backlog is wide: the emulator's own queues 5 waiting connections."""
+
+    def hold(data: bytes, first: bool) -> None:
+        if first:
+            time.sleep(delay)
+
+    relay = Relay(("127.0.0.1", port), hold, backlog=1024)
+    urls.put(relay.url.rstrip("/"))
     threading.Event().wait()
 
 
 @contextmanager
 def delayed(url: str, delay: float) -> Iterator[str]:
-    """``url`` itself, or a :class:`DelayProxy` in front of it in its own process (in this one
+    """``url`` itself, or a delaying :class:`Relay` in front of it in its own process (in this one
     it would take the GIL from the pull it measures)."""
     if delay <= 0:
         yield url
