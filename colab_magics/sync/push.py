@@ -1,11 +1,7 @@
 """``push``: make a Drive folder hold what a local tree holds, sending only what differs.
 
-The plan compares each local file with the Drive file at the same path: missing -> upload,
-other size or md5 -> replace (new content, same id), same size and md5 -> skip. Local md5s come
-from the cache (``local.Md5Cache``) and are only computed where Drive has a file of the same
-size, so a first push hashes nothing twice and a second push of an unchanged tree hashes
-nothing and uploads nothing. A push killed half way continues: what reached Drive verifies and
-is skipped. Every upload is md5-verified by the client.
+Where a file or a tree lands, sharded or not; the comparing, planning and uploading are
+:mod:`colab_magics.sync.push_plan`'s.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
 """The engine under ``push``: compare a scanned local tree with Drive, plan, and execute.
 
-``push``: make a Drive folder hold what a local tree holds, sending only what differs.
-
 The plan compares each local file with the Drive file at the same path: missing -> upload,
 other size or md5 -> replace (new content, same id), same size and md5 -> skip. Local md5s come
 from the cache (``local.Md5Cache``) and are only computed where Drive has a file of the same
