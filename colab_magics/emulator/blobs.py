@@ -19,12 +19,37 @@ from colab_magics.emulator.wire import READ_BLOCK
 
 @dataclasses.dataclass(frozen=True)
 class Blob:
-    """Content written to a temporary file, not yet owned by any Drive file."""
+    """Content written to a temporary file, not yet owned by any Drive file. ``sha1`` and
+    ``sha256`` are None for content Drive stored before it kept them."""
 
     path: Path
     size: int
     md5: str
-    sha256: str
+    sha1: str | None
+    sha256: str | None
+
+
+class ContentHashes:
+    """The checksums Drive keeps of binary content, fed as the bytes arrive (files resource:
+    ``md5Checksum``, ``sha1Checksum``, ``sha256Checksum``)."""
+
+    def __init__(self) -> None:
+        self._md5, self._sha1, self._sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+
+    def update(self, data: bytes | memoryview) -> None:
+        for h in (self._md5, self._sha1, self._sha256):
+            h.update(data)
+
+    def copy(self) -> ContentHashes:
+        twin = ContentHashes.__new__(ContentHashes)
+        twin._md5, twin._sha1, twin._sha256 = (
+            h.copy() for h in (self._md5, self._sha1, self._sha256)
+        )
+        return twin
+
+    def blob(self, path: Path, size: int) -> Blob:
+        digests = (h.hexdigest() for h in (self._md5, self._sha1, self._sha256))
+        return Blob(path, size, *digests)
 
 
 class BlobWriter:
@@ -33,19 +58,17 @@ class BlobWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: BinaryIO = open(path, "wb")  # noqa: SIM115 - closed by finish()/discard()
-        self._md5 = hashlib.md5()
-        self._sha256 = hashlib.sha256()
+        self._hashes = ContentHashes()
         self.size = 0
 
     def write(self, data: bytes) -> None:
         self._file.write(data)
-        self._md5.update(data)
-        self._sha256.update(data)
+        self._hashes.update(data)
         self.size += len(data)
 
     def finish(self) -> Blob:
         self._file.close()
-        return Blob(self.path, self.size, self._md5.hexdigest(), self._sha256.hexdigest())
+        return self._hashes.blob(self.path, self.size)
 
     def discard(self) -> None:
         self._file.close()
@@ -95,16 +118,15 @@ class BlobStore:
             (self.dir / name).unlink(missing_ok=True)
 
 
-def hash_file(path: Path, upto: int) -> tuple[hashlib._Hash, hashlib._Hash]:
-    """md5 and sha256 objects fed with the first ``upto`` bytes of ``path``."""
-    md5, sha256 = hashlib.md5(), hashlib.sha256()
+def hash_file(path: Path, upto: int) -> ContentHashes:
+    """Hashes fed with the first ``upto`` bytes of ``path``."""
+    hashes = ContentHashes()
     with open(path, "rb") as f:
         left = upto
         while left > 0:
             data = f.read(min(READ_BLOCK, left))
             if not data:
                 break
-            md5.update(data)
-            sha256.update(data)
+            hashes.update(data)
             left -= len(data)
-    return md5, sha256
+    return hashes

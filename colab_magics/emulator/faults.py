@@ -291,7 +291,10 @@ def validate_settings(changes: Any) -> dict[str, Any]:
         if name not in types:
             raise KeyError(f"unknown emulator setting: {name}")
         kind = types[name]
-        if value is None:
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"setting {name} must be true or false")
+        elif value is None:
             if "None" not in kind:
                 raise ValueError(f"setting {name} cannot be null")
         elif isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -11,6 +11,7 @@ import secrets
 from colab_magics.emulator.schema import FOLDER_MIME, NATIVE_PREFIX
 
 EMPTY_MD5 = hashlib.md5(b"").hexdigest()
+EMPTY_SHA1 = hashlib.sha1(b"").hexdigest()
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
@@ -51,6 +52,7 @@ class FileRecord:
     description: str | None
     size: int | None
     md5: str | None
+    sha1: str | None
     sha256: str | None
     blob: str | None
     created_time: str

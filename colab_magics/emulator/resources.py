@@ -76,7 +76,10 @@ def file_resource(record: FileRecord) -> dict[str, Any]:
     if not record.is_folder and not record.is_native:
         res["size"] = str(record.size or 0)
         res["md5Checksum"] = record.md5
-        res["sha256Checksum"] = record.sha256
+        if record.sha1:
+            res["sha1Checksum"] = record.sha1
+        if record.sha256:
+            res["sha256Checksum"] = record.sha256
         res["headRevisionId"] = record.blob or record.md5
         if "." in record.name.strip("."):
             res["fileExtension"] = record.name.rpartition(".")[2]

@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS files (
     description         TEXT,
     size                INTEGER,           -- bytes of content; NULL for folders
     md5                 TEXT,              -- hex md5 of content; NULL for folders
+    sha1                TEXT,              -- NULL also for content stored before Drive kept it
     sha256              TEXT,
     blob                TEXT,              -- content file name under ROOT/blobs; NULL if none
     created_time        TEXT NOT NULL,

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from colab_magics.emulator.blobs import Blob, hash_file
+from colab_magics.emulator.blobs import Blob, ContentHashes, hash_file
 from colab_magics.emulator.store import Store
 from colab_magics.emulator.wire import DISCONNECTED
 
@@ -43,8 +43,7 @@ class _HashState:
     """Hashes of the first ``pos`` bytes of a session, kept in memory between chunks."""
 
     pos: int
-    md5: Any
-    sha256: Any
+    hashes: ContentHashes
 
 
 class Sessions:
@@ -157,7 +156,7 @@ class Sessions:
         self._hashes.pop(session.id, None)
         skip = start - first
         pos = start
-        snapshot = (pos, state.md5.copy(), state.sha256.copy())
+        snapshot = (pos, state.hashes.copy())
         whole = True
         with open(self.path(session.id), "r+b") as f:
             f.seek(start)
@@ -174,18 +173,16 @@ class Sessions:
                         room = UNIT - pos % UNIT
                         piece, view = view[:room], view[room:]
                         f.write(piece)
-                        state.md5.update(piece)
-                        state.sha256.update(piece)
+                        state.hashes.update(piece)
                         pos += len(piece)
                         if pos % UNIT == 0:
-                            snapshot = (pos, state.md5.copy(), state.sha256.copy())
+                            snapshot = (pos, state.hashes.copy())
             except DISCONNECTED:
                 # A cut connection: what arrived counts, in whole units, as on Drive.
                 whole = False
             complete = whole and final_total is not None and pos == final_total
             if not complete and pos != snapshot[0]:
-                pos, md5, sha256 = snapshot
-                state.md5, state.sha256 = md5, sha256
+                pos, state.hashes = snapshot
                 f.truncate(pos)
             state.pos = pos
         self._hashes[session.id] = state
@@ -202,12 +199,7 @@ class Sessions:
     def content(self, session: Session) -> Blob:
         """The session's bytes as a blob for the store to adopt (the session file moves)."""
         state = self._hash_state(session)
-        return Blob(
-            self.path(session.id),
-            session.received,
-            state.md5.hexdigest(),
-            state.sha256.hexdigest(),
-        )
+        return state.hashes.blob(self.path(session.id), session.received)
 
     def complete(self, session: Session, result_id: str) -> None:
         """Record the file the upload made; a later status query answers with it."""
@@ -229,7 +221,6 @@ class Sessions:
         state = self._hashes.get(session.id)
         if state is None or state.pos != session.received:
             # After a restart (hash objects cannot be saved) hash what the file holds.
-            md5, sha256 = hash_file(self.path(session.id), session.received)
-            state = _HashState(session.received, md5, sha256)
+            state = _HashState(session.received, hash_file(self.path(session.id), session.received))
             self._hashes[session.id] = state
         return state

@@ -42,6 +42,9 @@ class EmulatorSettings:
     short_page_rate: float = 0.0
     """Probability that a ``files.list`` page holds fewer than ``pageSize`` files (even none)
     while a ``nextPageToken`` says more follow, as Drive's pages may."""
+    md5_only: bool = False
+    """New content keeps only ``md5Checksum``, like files Drive stored before it added
+    ``sha1Checksum`` and ``sha256Checksum`` (files resource: "if available")."""
     seed: int | None = None
     """Seed for the fault dice, for reproducible runs."""
 

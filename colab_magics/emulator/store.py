@@ -29,6 +29,7 @@ from colab_magics.emulator.errors import (
 from colab_magics.emulator.records import (
     COLUMNS,
     EMPTY_MD5,
+    EMPTY_SHA1,
     EMPTY_SHA256,
     FileChanges,
     FileRecord,
@@ -87,6 +88,7 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA + _EXTRA_SCHEMA)
+        _add_missing_columns(self.db)
         self.root_id = self._ensure_root()
         self._collect_orphan_blobs()
 
@@ -192,6 +194,16 @@ class Store:
             ).fetchone()
         return int(row[0]), int(row[1])
 
+    def _checksums(self, content: Blob | None) -> tuple[str, str | None, str | None]:
+        """md5, sha1 and sha256 of new content as the file will keep them."""
+        if content is None:
+            md5, sha1, sha256 = EMPTY_MD5, EMPTY_SHA1, EMPTY_SHA256
+        else:
+            md5, sha1, sha256 = content.md5, content.sha1, content.sha256
+        if self.settings.md5_only:
+            return md5, None, None
+        return md5, sha1, sha256
+
     def check_quota(self, added: int) -> None:
         """Raise 403 ``storageQuotaExceeded`` if ``added`` more bytes would pass the limit."""
         limit = self.settings.quota_bytes
@@ -225,17 +237,16 @@ class Store:
                 if content is not None and not is_folder:
                     blob_name = self.blobs.adopt(content)
                 db.execute(
-                    "INSERT INTO files (id, name, mime_type, description, size, md5, sha256, blob,"
-                    " created_time, modified_time, starred, original_filename, listed_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO files (id, name, mime_type, description, size, md5, sha1, sha256,"
+                    " blob, created_time, modified_time, starred, original_filename, listed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         file_id,
                         spec.name,
                         spec.mime_type,
                         spec.description,
                         size,
-                        None if is_folder else (content.md5 if content else EMPTY_MD5),
-                        None if is_folder else (content.sha256 if content else EMPTY_SHA256),
+                        *(self._checksums(content) if not is_folder else (None, None, None)),
                         blob_name,
                         spec.created_time or now,
                         spec.modified_time or now,
@@ -275,10 +286,12 @@ class Store:
                         raise invalid("A folder cannot have content.", location="uploadType")
                     self.check_quota(content.size - (record.size or 0))
                     new_blob = self.blobs.adopt(content)
+                    md5, sha1, sha256 = self._checksums(content)
                     cols.update(
                         size=content.size,
-                        md5=content.md5,
-                        sha256=content.sha256,
+                        md5=md5,
+                        sha1=sha1,
+                        sha256=sha256,
                         blob=new_blob,
                         modified_time=now,
                     )
@@ -329,7 +342,7 @@ class Store:
             if source.blob:
                 duplicate = self.blobs.path(self.blobs.duplicate(source.blob))
                 blob = Blob(
-                    duplicate, source.size or 0, source.md5 or EMPTY_MD5, source.sha256 or ""
+                    duplicate, source.size or 0, source.md5 or EMPTY_MD5, source.sha1, source.sha256
                 )
         if spec.parents is None:
             spec.parents = source.parents or None
@@ -454,3 +467,11 @@ class Store:
 
 def _too_many_parents() -> DriveError:
     return DriveError(403, "cannotAddParent", "Increasing the number of parents is not allowed.")
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Open a store an older emulator made: columns added since start out NULL, like the
+    checksums of a file Drive stored before it kept them."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(files)")}
+    if "sha1" not in have:
+        db.execute("ALTER TABLE files ADD COLUMN sha1 TEXT")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -33,19 +34,42 @@ def test_media_upload_creates_an_untitled_file(drive):
 
 def test_multipart_upload_takes_metadata_and_guesses_the_type(drive):
     data = b"a,b\n1,2\n" + os.urandom(5000)
-    f = upload(
-        drive,
-        data,
-        name="t.csv",
-        mimetype="text/csv",
-        fields="id,name,mimeType,size,md5Checksum,sha256Checksum",
-    )
+    f = upload(drive, data, name="t.csv", mimetype="text/csv", fields="id,name,mimeType,size")
     assert (f["name"], f["mimeType"], f["size"]) == ("t.csv", "text/csv", str(len(data)))
-    assert f["md5Checksum"] == md5(data)
-    import hashlib
-
-    assert f["sha256Checksum"] == hashlib.sha256(data).hexdigest()
     assert drive.files().get_media(fileId=f["id"]).execute() == data
+
+
+CHECKSUMS = "md5Checksum,sha1Checksum,sha256Checksum"
+
+
+def _checksums(data: bytes) -> dict[str, str]:
+    return {
+        "md5Checksum": md5(data),
+        "sha1Checksum": hashlib.sha1(data).hexdigest(),
+        "sha256Checksum": hashlib.sha256(data).hexdigest(),
+    }
+
+
+@pytest.mark.parametrize("resumable", [False, True])
+def test_binary_content_has_all_three_checksums(drive, resumable):
+    """files resource: md5Checksum, sha1Checksum and sha256Checksum, for content stored in
+    Drive; a resumable upload in several chunks hashes across them."""
+    data = os.urandom(3 * UNIT + 123)
+    f = upload(drive, data, resumable=resumable, fields=CHECKSUMS)
+    assert f == _checksums(data)
+    assert drive.files().get(
+        fileId=upload(drive, b"", fields="id")["id"], fields=CHECKSUMS
+    ).execute() == _checksums(b"")
+
+
+def test_md5_only_content_lacks_the_newer_checksums(emulator, drive):
+    """sha1Checksum/sha256Checksum are "the checksum associated with this file, if
+    available" (files resource): files stored before Drive kept them have only md5."""
+    emulator.settings.update({"md5_only": True})
+    data = os.urandom(1000)
+    assert upload(drive, data, fields=CHECKSUMS) == {"md5Checksum": md5(data)}
+    emulator.settings.update({"md5_only": False})
+    assert upload(drive, data, fields=CHECKSUMS) == _checksums(data)
 
 
 def test_multipart_body_with_crlf_line_ends(emulator, drive):
@@ -493,3 +517,28 @@ def test_multipart_mixed_with_a_base64_media_part(emulator):
         headers={"Content-Type": "multipart/mixed; boundary=B"},
     )
     assert status == 400
+
+
+def test_a_store_from_before_sha1_opens_with_md5_only_files(tmp_path, make_drive):
+    """A data folder written before the emulator kept sha1: its files keep md5 and sha256,
+    lack sha1Checksum (as old Drive files may), and new content gets all three."""
+    import sqlite3
+
+    from colab_magics.emulator import start_emulator
+
+    root = tmp_path / "drive"
+    handle = start_emulator(root)
+    try:
+        old = upload(make_drive(handle), b"old bytes", fields="id")["id"]
+    finally:
+        handle.stop()
+    with sqlite3.connect(root / "drive.sqlite") as db:
+        db.execute("ALTER TABLE files DROP COLUMN sha1")
+    handle = start_emulator(root)
+    try:
+        drive = make_drive(handle)
+        got = drive.files().get(fileId=old, fields=CHECKSUMS).execute()
+        assert got == {k: v for k, v in _checksums(b"old bytes").items() if k != "sha1Checksum"}
+        assert upload(drive, b"new", fields=CHECKSUMS) == _checksums(b"new")
+    finally:
+        handle.stop()
