@@ -4,7 +4,8 @@ Bytes go into a temporary file in a staging folder beside the target
 (:mod:`colab_magics.drive.staging`: no name a Drive file could have), hashed while they arrive
 (:mod:`colab_magics.drive.pipeline`: receiving, writing and hashing overlap, in a few reused
 buffers); after a failure the next ranged request starts at the last byte received.
-Only when the md5 equals Drive's ``md5Checksum`` is the temp file renamed to the final name.
+Only when the digest equals Drive's checksum is the temp file renamed to the final name (of
+Drive's md5, sha1 and sha256, the one this CPU computes fastest: :mod:`.checksum`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def download_to_path(
     progress: Callback = NO_PROGRESS,
     staging: Staging | None = None,
 ) -> DownloadResult:
-    """Fetch ``file`` to ``path`` through a temporary file; renamed only once the md5 verifies.
+    """Fetch ``file`` to ``path`` through a temporary file; renamed only once it verifies.
 
     ``staging`` is the operation's staging folder (on the file system of ``path``); without
     one, a staging folder is made beside ``path`` for this download alone.
@@ -110,8 +111,8 @@ def download_to_stream(
     chunk_size: int = DEFAULT_DOWNLOAD_CHUNK,
     progress: Callback = NO_PROGRESS,
 ) -> DownloadResult:
-    """Fetch ``file`` into a writable stream; raises :class:`DriveIntegrityError` on a bad md5
-    (the caller owns the stream, so it must discard what was written)."""
+    """Fetch ``file`` into a writable stream; raises :class:`DriveIntegrityError` when the bytes
+    do not match Drive's checksum (the caller owns the stream, so it must discard them)."""
     requests_before = transport.requests
     received = _fetch(transport, file, out, chunk_size, progress)
     return DownloadResult(file, None, received, transport.requests - requests_before)
@@ -126,32 +127,43 @@ def _fetch(
             "download, only exports (File > Download in Drive, or files.export).",
             reason="fileNotDownloadable",
         )
-    if file.is_folder or file.md5 is None:
-        raise DriveError(f"{file.name!r} has no downloadable content (a folder).")
+    if file.is_folder:
+        raise DriveError(f"{file.name!r} is a folder: it has no content to download.")
+    expected = file.verifiable_by
+    if expected is None:
+        raise DriveIntegrityError(
+            f"Drive gave no checksum for {file.name!r}, so a download could not be verified.",
+            reason="noChecksum",
+        )
     size = file.size or 0
     progress.set_size(size)
     url = f"{transport.files_url}/{file.id}?alt=media"
+    digest = hashlib.new(expected.algorithm)
     if size > chunk_size:
-        received, digest = Pipeline(transport, file, url, out, chunk_size, progress).run()
+        received = Pipeline(transport, file, url, out, chunk_size, digest, progress).run()
     else:
-        received, digest = _fetch_whole(transport, file, url, out, progress)
-    if digest != file.md5:
+        received = _fetch_whole(transport, file, url, out, digest, progress)
+    if digest.hexdigest() != expected.hexdigest:
         raise DriveIntegrityError(
-            f"Download of {file.name!r} did not verify: Drive says md5 {file.md5}, the bytes "
-            f"received hash to {digest}. Nothing was written under the final name; download "
-            "it again (the file may have changed on Drive while it was read).",
-            reason="md5Mismatch",
+            f"Download of {file.name!r} did not verify: Drive says {expected}, the bytes "
+            f"received hash to {digest.hexdigest()}. Nothing was written under the final name; "
+            "download it again (the file may have changed on Drive while it was read).",
+            reason="checksumMismatch",
         )
     return received
 
 
 def _fetch_whole(
-    transport: Transport, file: DriveFile, url: str, out: IO[bytes], progress: Callback
-) -> tuple[int, str]:
+    transport: Transport,
+    file: DriveFile,
+    url: str,
+    out: IO[bytes],
+    digest: hashlib._Hash,
+    progress: Callback,
+) -> int:
     """A file of one chunk at most: one request on the thread's kept-alive connection (a
     new connection per small file would cost a TLS handshake each), written and hashed here."""
     size = file.size or 0
-    md5 = hashlib.md5()
     received = 0
     failures = 0
     what = file.name or file.id
@@ -169,7 +181,7 @@ def _fetch_whole(
         if len(content) < size:
             raise DriveError(f"Drive sent {len(content)} of {size} bytes of {what!r}.")
         out.write(content)
-        md5.update(content)
+        digest.update(content)
         progress.relative_update(size)
         break
-    return received, md5.hexdigest()
+    return received

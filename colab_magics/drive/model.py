@@ -7,27 +7,33 @@ import dataclasses
 import mimetypes
 from typing import Any
 
+from colab_magics.drive.checksum import ALGORITHMS, Checksum, fastest
+
 FOLDER_MIME = "application/vnd.google-apps.folder"
 NATIVE_PREFIX = "application/vnd.google-apps."
 """Google's own types: Docs, Sheets, Slides, shortcuts (and folders)."""
 
 # Only what the client uses: partial responses keep listings of 100k files small.
 FILE_FIELDS = (
-    "id,name,mimeType,size,md5Checksum,parents,createdTime,modifiedTime,trashed,appProperties"
+    "id,name,mimeType,size,md5Checksum,sha1Checksum,sha256Checksum,parents,createdTime,"
+    "modifiedTime,trashed,appProperties"
 )
 LIST_FIELDS = f"nextPageToken,files({FILE_FIELDS})"
 
 
 @dataclasses.dataclass(frozen=True)
 class DriveFile:
-    """One file or folder as Drive reported it (``size``/``md5`` are None for folders and
-    for Google-native files, see :attr:`is_native`)."""
+    """One file or folder as Drive reported it (``size`` and the checksums are None for
+    folders and for Google-native files, see :attr:`is_native`; ``sha1``/``sha256`` also for
+    content Drive stored before it kept them)."""
 
     id: str
     name: str
     mime_type: str = "application/octet-stream"
     size: int | None = None
     md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
     parents: tuple[str, ...] = ()
     created_time: str = ""
     modified_time: str = ""
@@ -43,6 +49,15 @@ class DriveFile:
         """A Google Docs Editors file or a shortcut: no bytes to download (export only)."""
         return self.mime_type.startswith(NATIVE_PREFIX) and not self.is_folder
 
+    def checksum(self, algorithm: str) -> Checksum | None:
+        value = getattr(self, algorithm) if algorithm in ALGORITHMS else None
+        return Checksum(algorithm, value) if value else None
+
+    @property
+    def verifiable_by(self) -> Checksum | None:
+        """The checksum Drive gave that is quickest to compute here (None: none given)."""
+        return fastest(c for a in ALGORITHMS if (c := self.checksum(a)) is not None)
+
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> DriveFile:
         """From a Drive v3 file resource (int64 ``size`` arrives as a string)."""
@@ -53,6 +68,8 @@ class DriveFile:
             mime_type=data.get("mimeType", "application/octet-stream"),
             size=int(size) if size is not None else None,
             md5=data.get("md5Checksum"),
+            sha1=data.get("sha1Checksum"),
+            sha256=data.get("sha256Checksum"),
             parents=tuple(data.get("parents") or ()),
             created_time=data.get("createdTime", ""),
             modified_time=data.get("modifiedTime", ""),

@@ -3,7 +3,7 @@
 One thread receives the bytes still missing (one ranged GET, read with ``readinto``) into a
 ring of reused buffers; a second hashes each full buffer while the caller's thread writes it.
 Socket reads, file writes and ``hashlib`` (on buffers over 2 KiB) all release the GIL, so a
-verified download costs about what the slowest of network, disk and md5 costs, not their sum.
+verified download costs about what the slowest of network, disk and hash costs, not their sum.
 Memory is the ring: :data:`SLOTS` buffers of at most :data:`BLOCK` bytes.
 
 After a cut connection the receiver asks again from the first byte it lacks. An error in any
@@ -28,14 +28,14 @@ from colab_magics.progress import Callback
 SLOTS = 4
 """Buffers in the ring: one receiving, one being written and hashed, two queued."""
 BLOCK = 4 * 1024 * 1024
-"""Largest buffer: big enough that md5 and writes release the GIL for long stretches, small
+"""Largest buffer: big enough that hashing and writes release the GIL for long stretches, small
 enough that hashing starts soon after the first bytes arrive."""
 _POLL = 0.1  # seconds between checks for a stopped pipeline while waiting for a free buffer
 
 
 class Pipeline:
-    """Fetch ``file`` (``url``: its ``alt=media`` address) into ``out``; :meth:`run` returns
-    the bytes received (refetches included) and the md5 of the bytes written."""
+    """Fetch ``file`` (``url``: its ``alt=media`` address) into ``out``, feeding ``digest`` the
+    bytes written; :meth:`run` returns the bytes received (refetches included)."""
 
     def __init__(
         self,
@@ -44,6 +44,7 @@ class Pipeline:
         url: str,
         out: IO[bytes],
         chunk_size: int,
+        digest: hashlib._Hash,
         progress: Callback,
     ) -> None:
         self.transport = transport
@@ -65,12 +66,14 @@ class Pipeline:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._response: RangeResponse | None = None
-        self._md5 = hashlib.md5()
+        self._digest = digest
         self.received = 0
 
-    def run(self) -> tuple[int, str]:
+    def run(self) -> int:
         receiver = self._thread(self._receive, "drive-receive")
-        hasher = self._thread(lambda: self._consume(self._to_hash, self._md5.update), "drive-hash")
+        hasher = self._thread(
+            lambda: self._consume(self._to_hash, self._digest.update), "drive-hash"
+        )
         try:
             self._consume(self._to_write, self._write)
         except BaseException as exc:  # KeyboardInterrupt in the caller: stop the others
@@ -84,7 +87,7 @@ class Pipeline:
         hasher.join()
         if self._error is not None:
             raise self._error
-        return self.received, self._md5.hexdigest()
+        return self.received
 
     # -- stages -----------------------------------------------------------------------------
 

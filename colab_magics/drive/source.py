@@ -13,11 +13,12 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+from colab_magics.drive.checksum import Checksum
 from colab_magics.drive.errors import DriveIntegrityError
 
 
 class SourceReader:
-    """Reads a source once, hashing every byte as it is first read.
+    """Reads a source once, md5-hashing every byte as it is first read.
 
     After :meth:`prefetch`, a background thread reads and hashes the next block while the
     current chunk is on the wire (file reads, md5 and socket sends all release the GIL).
@@ -25,7 +26,7 @@ class SourceReader:
 
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
-        self.md5 = hashlib.md5()
+        self._md5 = hashlib.md5()
         self.read_bytes = 0
         self._queue: queue.Queue[bytes | BaseException] | None = None
         self._pending = memoryview(b"")
@@ -42,9 +43,13 @@ class SourceReader:
             parts.append(data)
             n -= len(data)
         data = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.md5.update(data)
+        self._md5.update(data)
         self.read_bytes += len(data)
         return data
+
+    def checksum(self) -> Checksum:
+        """The md5 of every byte read so far."""
+        return Checksum("md5", self._md5.hexdigest())
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes; fewer only at the end of the source."""
@@ -117,7 +122,7 @@ def remaining_size(stream: IO[bytes]) -> int | None:
 
 
 BLOCK = 4 * 1024 * 1024
-"""Largest read: long enough for reads, md5 and sends to run outside the GIL."""
+"""Largest read: long enough for reads, hashing and sends to run outside the GIL."""
 SLOTS = 3
 """Reused buffers: one being sent, one being read and hashed, one ready."""
 
@@ -127,21 +132,24 @@ class SourceChanged(DriveIntegrityError):
 
 
 class FileSource:
-    """A seekable source sent as request bodies read straight from it, hashed on first read.
+    """A seekable source sent as request bodies read straight from it, hashed on first read
+    with ``algorithm`` (None: not hashed).
 
     A thread reads the next block into a ring of reused buffers and hashes it while the
     previous one is on the wire. Nothing is held for resending: after a cut the bytes the
     server lacks are read again from the source, and only bytes never read before are hashed,
-    so a source that changed underneath shows up as an md5 that differs from Drive's.
+    so a source that changed underneath shows up as a digest that differs from Drive's.
     """
 
-    def __init__(self, stream: IO[bytes], total: int, request_size: int) -> None:
+    def __init__(
+        self, stream: IO[bytes], total: int, request_size: int, algorithm: str | None
+    ) -> None:
         self.stream = stream
         self.base = stream.tell()
         self.total = total
         self.request_size = request_size
-        self.md5 = hashlib.md5()
-        self.hashed = 0  # bytes [0, hashed) of the source are in the md5
+        self._digest = hashlib.new(algorithm) if algorithm else None
+        self.seen = 0  # bytes [0, seen) of the source were read (and hashed, if hashing)
         block = min(BLOCK, request_size)
         self._ring = [bytearray(block) for _ in range(SLOTS)]
         self._free: queue.Queue[int] = queue.Queue()
@@ -150,6 +158,12 @@ class FileSource:
         self._thread: threading.Thread | None = None
         self._next = -1  # source offset of the next block the reader will hand over
         self._sending = False  # a body is part way through
+
+    def checksum(self) -> Checksum | None:
+        """The digest of every byte read so far (None: not hashing)."""
+        if self._digest is None:
+            return None
+        return Checksum(self._digest.name, self._digest.hexdigest())
 
     def body(self, offset: int, length: int) -> Iterable[memoryview]:
         """Bytes ``[offset, offset + length)`` as a request body; iterable again for a retry."""
@@ -184,8 +198,8 @@ class FileSource:
 
     def _restart(self, offset: int) -> None:
         self.close()
-        if offset > self.hashed:  # a server never holds bytes we have not read
-            raise ValueError(f"cannot resume at {offset}: only {self.hashed} bytes were read")
+        if offset > self.seen:  # a server never holds bytes we have not read
+            raise ValueError(f"cannot resume at {offset}: only {self.seen} bytes were read")
         self._sending = False
         self._stop = threading.Event()
         self._free = queue.Queue()
@@ -221,9 +235,10 @@ class FileSource:
                         "nothing writes to it.",
                         reason="sourceChanged",
                     )
-                if pos + n > self.hashed:
-                    self.md5.update(memoryview(buf)[self.hashed - pos : n])
-                    self.hashed = pos + n
+                if pos + n > self.seen:
+                    if self._digest is not None:
+                        self._digest.update(memoryview(buf)[self.seen - pos : n])
+                    self.seen = pos + n
                 pos += n
                 ready.put((slot, n))
         except BaseException as exc:  # raised in the sender

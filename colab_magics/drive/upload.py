@@ -1,4 +1,4 @@
-"""Uploads that are only successful when Drive's md5 equals the md5 of the bytes we read.
+"""Uploads that are only successful when Drive's checksum equals the digest of what we read.
 
 Small sources go up in one multipart request; larger ones through the resumable protocol
 (``resumable``), spoken on the authorized Http rather than through ``MediaIoBaseUpload`` so
@@ -7,20 +7,24 @@ that after a failure it asks the session where it stands and resends from the se
 
 A seekable source (a file) is streamed: each request's body is read from it into a ring of
 reused buffers and hashed on a thread while the previous buffer is on the wire, so the
-upload costs about what the slowest of disk, md5 and network costs. Nothing is held for
-resending: after a cut the bytes Drive lacks are read again, and only bytes never read before
-are hashed, so a source that changed shows up as an md5 that differs from Drive's (a file
-whose size or mtime changed during the upload is refused as well). Requests are 128 MiB: each
-costs Drive a commit and a round trip, and a cut costs only what Drive did not keep.
+upload costs about what the slowest of disk, hash and network costs. The hash is the one of
+Drive's checksums this CPU computes fastest (:mod:`.checksum`), or none when the caller
+already has the md5 (a checkpoint hashes its blobs as it writes them): Drive's md5 against
+that catches every difference a second pass would. Nothing is held for resending: after a
+cut the bytes Drive lacks are read again, and only bytes never read before are hashed, so a
+source that changed shows up as a digest that differs from Drive's (a file whose size or
+mtime changed during the upload is refused as well). Requests are 128 MiB: each costs Drive a
+commit and a round trip, and a cut costs only what Drive did not keep.
 
-A stream that cannot be read again is read and hashed once, and the unconfirmed part of the
-current chunk (16 MiB) stays in memory for resending, so memory is bounded by the chunk size
-and such streams resume too.
+A stream that cannot be read again is read and md5-hashed once (md5 is the checksum every
+Drive file has), and the unconfirmed part of the current chunk (16 MiB) stays in memory for
+resending, so memory is bounded by the chunk size and such streams resume too.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 import stat
@@ -29,6 +33,7 @@ from typing import IO, Any
 
 from googleapiclient.http import MediaInMemoryUpload
 
+from colab_magics.drive.checksum import Checksum, fastest_first
 from colab_magics.drive.errors import (
     DriveConflictError,
     DriveError,
@@ -49,6 +54,7 @@ DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 FILE_REQUEST_SIZE = 128 * 1024 * 1024
 """Request size for a seekable source, which is streamed from the source and never held."""
 DEFAULT_MULTIPART_LIMIT = 5 * 1024 * 1024
+REHASH_BLOCK = 4 * 1024 * 1024
 SESSION_RESTARTS = 2
 """How many times an upload whose session Drive forgot starts again from byte 0."""
 
@@ -85,7 +91,7 @@ def upload(
     progress: Callback = NO_PROGRESS,
     delete: Callable[[str], None] | None = None,
 ) -> UploadResult:
-    """Send ``source`` (a path, a binary stream or bytes) to ``target`` and verify its md5.
+    """Send ``source`` (a path, a binary stream or bytes) to ``target`` and verify it.
 
     ``expected_md5``, when given, must also match (e.g. the md5 a checkpoint computed while
     serializing). ``chunk_size`` is the bytes per request (None: :data:`FILE_REQUEST_SIZE`
@@ -128,7 +134,15 @@ def _upload_stream(
     before = _file_state(stream)
     if total is not None and total > multipart_limit:
         size = chunk_size or FILE_REQUEST_SIZE
-        file, sent, ours = _resumable_file(transport, stream, target, size, total, progress)
+        start = stream.tell()
+        algorithm = None if expected_md5 else fastest_first()[0]
+        file, sent, ours = _resumable_file(
+            transport, stream, target, size, total, algorithm, progress
+        )
+        if ours is not None and file.checksum(ours.algorithm) is None:
+            # Drive did not give the checksum we computed ("if available"): read it again
+            # for one it did give.
+            ours = _rehash(stream, start, total, file.verifiable_by)
     else:
         size = chunk_size or DEFAULT_CHUNK_SIZE
         file, sent, ours = _from_stream(
@@ -160,18 +174,20 @@ def _resumable_file(
     target: UploadTarget,
     chunk_size: int,
     total: int,
+    algorithm: str | None,
     progress: Callback,
-) -> tuple[DriveFile, int, str]:
-    """A seekable source: request bodies streamed from it, re-read after a cut."""
+) -> tuple[DriveFile, int, Checksum | None]:
+    """A seekable source: request bodies streamed from it (hashed with ``algorithm`` unless
+    None), re-read after a cut."""
     progress.set_size(total)
-    source = FileSource(stream, total, chunk_size)
+    source = FileSource(stream, total, chunk_size, algorithm)
     sent = 0
     try:
         for restart in range(SESSION_RESTARTS + 1):
             session = ResumableUpload(transport, source, target, chunk_size, total, progress)
             try:
                 file, session_sent = session.run(b"")
-                return file, sent + session_sent, source.md5.hexdigest()
+                return file, sent + session_sent, source.checksum()
             except UploadSessionLost:
                 if restart == SESSION_RESTARTS:
                     raise
@@ -190,7 +206,7 @@ def _from_stream(
     multipart_limit: int,
     total: int | None,
     progress: Callback,
-) -> tuple[DriveFile, int, str]:
+) -> tuple[DriveFile, int, Checksum]:
     """A small or unseekable source, read once; unconfirmed bytes are kept for resending."""
     reader = SourceReader(stream)
     start = stream.tell() if total is not None else None
@@ -198,7 +214,7 @@ def _from_stream(
     head = reader.read(multipart_limit + 1)
     if len(head) <= multipart_limit:
         progress.set_size(len(head))
-        return _multipart(transport, head, target, progress), len(head), reader.md5.hexdigest()
+        return _multipart(transport, head, target, progress), len(head), reader.checksum()
     if total is not None:
         progress.set_size(total)
     sent = 0
@@ -208,7 +224,7 @@ def _from_stream(
         session = ResumableUpload(transport, reader, target, chunk_size, total, progress)
         try:
             file, session_sent = session.run(head)
-            return file, sent + session_sent, reader.md5.hexdigest()
+            return file, sent + session_sent, reader.checksum()
         except UploadSessionLost:
             # Only a seekable source can be read again from its start.
             if start is None or restart == SESSION_RESTARTS:
@@ -223,23 +239,44 @@ def _from_stream(
     raise AssertionError("unreachable")
 
 
+def _rehash(stream: IO[bytes], start: int, total: int, like: Checksum | None) -> Checksum | None:
+    """The digest of ``total`` bytes of ``stream`` from ``start``, in ``like``'s algorithm."""
+    if like is None:
+        return None
+    digest = hashlib.new(like.algorithm)
+    stream.seek(start)
+    left = total
+    while left and (data := stream.read(min(left, REHASH_BLOCK))):
+        digest.update(data)
+        left -= len(data)
+    return Checksum(like.algorithm, digest.hexdigest())
+
+
 def _verify(
-    ours: str,
-    expected: str | None,
+    ours: Checksum | None,
+    expected_md5: str | None,
     file: DriveFile,
     target: UploadTarget,
     delete: Callable[[str], None] | None,
 ) -> None:
-    wanted = expected or ours
-    if file.md5 == ours and file.md5 == wanted:
+    claims = [("we sent", ours)] if ours is not None else []
+    if expected_md5 is not None:
+        claims.append(("expected", Checksum("md5", expected_md5)))
+    wrong = [(who, c) for who, c in claims if file.checksum(c.algorithm) != c]
+    if claims and not wrong:
         return
     _discard(file, target, delete)
-    kept = _kept(target)
+    said = (
+        "; ".join(
+            f"Drive has {file.checksum(c.algorithm) or f'no {c.algorithm}'}, {who} {c.hexdigest}"
+            for who, c in wrong
+        )
+        or "Drive gave no checksum to compare with"
+    )
     raise DriveIntegrityError(
-        f"Upload of {file.name!r} did not verify: Drive has md5 {file.md5}, "
-        f"we sent {ours}" + (f", expected {expected}" if expected else "") + f"; {kept}. "
+        f"Upload of {file.name!r} did not verify: {said}; {_kept(target)}. "
         "Upload it again; if it keeps failing the source changed while being read.",
-        reason="md5Mismatch",
+        reason="checksumMismatch",
     )
 
 

@@ -14,6 +14,7 @@ import os
 import pytest
 
 from colab_magics.drive import DriveIntegrityError, TransferProgress
+from colab_magics.drive.checksum import Checksum
 from colab_magics.drive.source import FileSource, SourceChanged
 from tests.drive.conftest import UNIT, make_client, md5, payload, write
 
@@ -25,7 +26,7 @@ def _read_body(source: FileSource, offset: int, length: int) -> bytes:
 def test_a_body_is_read_again_from_any_resume_point_and_hashed_once(tmp_path):
     data = payload(10 * UNIT + 77, seed=5)
     with open(write(tmp_path / "src.bin", data), "rb") as stream:
-        source = FileSource(stream, len(data), 4 * UNIT)
+        source = FileSource(stream, len(data), 4 * UNIT, "sha1")
         try:
             body = source.body(0, source.request_length(0))
             first = iter(body)
@@ -43,14 +44,15 @@ def test_a_body_is_read_again_from_any_resume_point_and_hashed_once(tmp_path):
                 rest += n
         finally:
             source.close()
-    assert source.md5.hexdigest() == md5(data)  # every byte once, re-reads not hashed again
+    # Every byte once, re-reads not hashed again.
+    assert source.checksum() == Checksum("sha1", hashlib.sha1(data).hexdigest())
 
 
 def test_a_source_that_shrinks_mid_upload_is_refused(tmp_path):
     data = payload(16 * UNIT, seed=8)
     path = write(tmp_path / "src.bin", data)
     with open(path, "rb") as stream:
-        source = FileSource(stream, len(data), 2 * UNIT)
+        source = FileSource(stream, len(data), 2 * UNIT, None)
         try:
             _read_body(source, 0, 2 * UNIT)
             os.truncate(path, 3 * UNIT)  # beyond what the reader can hold ahead
