@@ -8,17 +8,18 @@ which also gives its peak memory (ru_maxrss).
     python bench/transfer_throughput.py [--mib 1024] [--chunk-mib 8] [--repeat 3] [--only down]
                                         [--link-mib 100 --latency 0.03]
 
-Downloads: ``raw`` is one GET read in 1 MiB blocks, ``raw+md5`` the same hashing each block in
-line (what a verified download costs without overlap), ``library`` is ``MediaIoBaseDownload``
-(no verification), ``ours`` is ``DriveClient.download`` (md5-verified, hashed while receiving).
+Downloads: ``raw`` is one GET read in 1 MiB blocks, ``raw+hash`` the same hashing each block in
+line with the algorithm ours verifies by (what a verified download costs without overlap),
+``library`` is ``MediaIoBaseDownload`` (no verification), ``ours`` is ``DriveClient.download``
+(verified against the checksum of Drive's this CPU hashes fastest, hashed while receiving).
 Uploads: ``raw`` is one resumable session and ONE PUT of the whole file, ``library`` is
 ``MediaFileUpload(resumable=True)`` and its ``next_chunk`` loop (no verification), ``ours`` is
-``DriveClient.upload`` (md5 hashed while sending, compared with Drive's). Seconds are the
+``DriveClient.upload`` (hashed while sending, compared with Drive's). Seconds are the
 transfer's: each method's set-up (imports, building the client) is timed and shown apart.
 The load average is printed before and after: on a shared machine it moves every figure.
 ``--link-mib`` puts a relay that passes at most that many MiB/s between client and emulator,
 and ``--latency`` delays each answer at the emulator: a stand-in for Drive's link and round
-trip, where loopback is faster than md5 itself.
+trip, where loopback is faster than hashing itself.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -38,6 +40,8 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _emulator import BENCH_TOKEN, emulator_process, make_file, paced_link, set_emulator
+
+from colab_magics.drive.checksum import fastest_first
 
 READ_BLOCK = 1 << 20
 
@@ -101,14 +105,15 @@ def raw_download(url: str, file_id: str, dest: str, chunk: int) -> None:
             out.write(block)
 
 
-def raw_md5_download(url: str, file_id: str, dest: str, chunk: int) -> None:
-    """The raw GET plus the md5 pass any verified download must make: the floor for ours."""
+def raw_hash_download(url: str, file_id: str, dest: str, chunk: int) -> None:
+    """The raw GET plus the hash pass any verified download must make, in line."""
     import hashlib
 
+    digest = hashlib.new(fastest_first()[0])
+    set_up_done()
     conn = _connection(url)
     conn.request("GET", f"/drive/v3/files/{file_id}?alt=media", headers=_auth())
     resp = conn.getresponse()
-    digest = hashlib.md5()
     with open(dest, "wb") as out:
         while block := resp.read(READ_BLOCK):
             digest.update(block)
@@ -137,10 +142,10 @@ def library_upload(url: str, path: str, chunk: int) -> str:
 def library_download(url: str, file_id: str, dest: str, chunk: int) -> None:
     from googleapiclient.http import MediaIoBaseDownload
 
+    request = _service(url).files().get_media(fileId=file_id)
+    set_up_done()
     with open(dest, "wb") as out:
-        download = MediaIoBaseDownload(
-            out, _service(url).files().get_media(fileId=file_id), chunksize=chunk
-        )
+        download = MediaIoBaseDownload(out, request, chunksize=chunk)
         done = False
         while not done:
             _, done = download.next_chunk(num_retries=5)
@@ -153,8 +158,9 @@ def _client(url: str):
 
 
 def ours_upload(url: str, path: str, chunk: int) -> str:
-    """colab_magics' client: its default request size, md5 checked against Drive's."""
+    """colab_magics' client: its default request size, checked against Drive's checksum."""
     client = _client(url)
+    fastest_first()
     set_up_done()
     try:
         return client.upload(path, "bench/ours.bin", replace=False).file.id
@@ -164,6 +170,8 @@ def ours_upload(url: str, path: str, chunk: int) -> str:
 
 def ours_download(url: str, file_id: str, dest: str, chunk: int) -> None:
     client = _client(url)
+    fastest_first()  # measured once per process, on first use
+    set_up_done()
     try:
         client.download(client.file(file_id), dest)
     finally:
@@ -173,7 +181,7 @@ def ours_download(url: str, file_id: str, dest: str, chunk: int) -> None:
 UPLOADS = {"raw": raw_upload, "library": library_upload, "ours": ours_upload}
 DOWNLOADS = {
     "raw": raw_download,
-    "raw+md5": raw_md5_download,
+    "raw+hash": raw_hash_download,
     "library": library_download,
     "ours": ours_download,
 }
@@ -251,6 +259,7 @@ def main() -> None:
             cap = f"{args.link_mib:g} MiB/s" if args.link_mib else "uncapped"
             print(f"# link {cap}, {args.latency * 1000:.0f} ms added to each answer")
         print(f"# load average before: {_load()}, {os.cpu_count()} CPUs")
+        print(f"# hashes by speed here: {', '.join(fastest_first())}")
         if args.only == "down":  # a file to download, put there by the protocol's floor
             file_id = raw_upload(url, source, chunk)
         for direction, methods in (("up", UPLOADS), ("down", DOWNLOADS)):
@@ -260,8 +269,12 @@ def main() -> None:
             cpu: dict[str, list[float]] = {m: [] for m in methods}
             set_up: dict[str, list[float]] = {m: [] for m in methods}
             peaks: dict[str, float] = {}
+            order = random.Random(0)
             for _ in range(args.repeat):
-                for method in methods:  # interleaved, so drift hits every method alike
+                # Interleaved, so drift hits every method alike, and in a new order each round:
+                # in this VM, writing 1 GiB is cheap or costly by turns (fresh guest pages), and
+                # a fixed order would give the costly turns to the same methods every round.
+                for method in order.sample(list(methods), len(methods)):
                     if direction == "up":
                         r = _run_child(
                             "--direction",
@@ -277,6 +290,9 @@ def main() -> None:
                         )
                         file_id = r["id"]
                     else:
+                        dest = os.path.join(tmp, f"down-{method}.bin")
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(dest)  # each download makes a new file, none replaces one
                         r = _run_child(
                             "--direction",
                             "down",
@@ -289,7 +305,7 @@ def main() -> None:
                             "--chunk",
                             str(chunk),
                             "--path",
-                            os.path.join(tmp, f"down-{method}.bin"),
+                            dest,
                         )
                     seconds[method].append(r["seconds"])
                     cpu[method].append(r["cpu"])
@@ -304,6 +320,9 @@ def main() -> None:
                     f"client CPU {statistics.median(cpu[method]):5.2f} s  "
                     f"set-up {statistics.median(set_up[method]):4.2f} s (not in the rate)"
                 )
+            for method in methods:
+                runs = " ".join(f"{t:.2f}" for t in seconds[method])
+                print(f"#   {direction} {method:8s} each run, in order: {runs} s")
         print(f"# load average after: {_load()}")
 
 
