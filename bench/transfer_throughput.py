@@ -290,9 +290,11 @@ def main() -> None:
                         )
                         file_id = r["id"]
                     else:
-                        dest = os.path.join(tmp, f"down-{method}.bin")
+                        # One path for every method, removed before each run: no download
+                        # replaces a file, and each writes where the last one's pages were.
+                        dest = os.path.join(tmp, "down.bin")
                         with contextlib.suppress(FileNotFoundError):
-                            os.unlink(dest)  # each download makes a new file, none replaces one
+                            os.unlink(dest)
                         r = _run_child(
                             "--direction",
                             "down",
