@@ -75,8 +75,8 @@ def download(
 ) -> int:
     """Fetch ``obj`` to ``dest``; returns the bytes received (a resumed part not counted).
 
-    Raises :class:`GcsIntegrityError` when the bytes do not hash to the object's md5 (crc32c
-    for composite objects); then nothing is left under either name.
+    Raises :class:`GcsIntegrityError` when the bytes do not hash to the object's crc32c or md5
+    (:class:`ObjectHash`); then nothing is left under either name.
     """
     final = os.fspath(dest)
     folder = os.path.dirname(final)

@@ -7,6 +7,7 @@ setting, ``STORAGE_EMULATOR_HOST``
 
 from __future__ import annotations
 
+import base64
 import logging
 import socket
 from collections.abc import Iterator
@@ -44,6 +45,13 @@ class GcsEmulator:
         computes one for every object, composed ones included."""
         meta = self.storage.objects[bucket][name]
         meta["md5Hash"] = None
+
+    def wrong_hash(self, bucket: str, name: str, field: str) -> None:
+        """Replace the stored ``md5Hash`` or ``crc32c`` of ``name`` with another value of
+        the same form (base64 of as many bytes)."""
+        meta = self.storage.objects[bucket][name]
+        size = len(base64.b64decode(meta[field]))
+        meta[field] = base64.b64encode(bytes(size)).decode("ascii")
 
     def stop(self) -> None:
         self.server.stop()

@@ -19,6 +19,7 @@ import pytest
 
 from colab_magics.gcs import GcsClient, GcsIntegrityError, GcsMissingLibrary, pull
 from colab_magics.gcs.download import download, part_path
+from colab_magics.gcs.hashes import compiled_crc32c
 from colab_magics.gcs.paths import unsafe_reason
 from colab_magics.progress import Progress
 from colab_magics.sync.errors import SyncAborted, SyncError
@@ -165,7 +166,26 @@ def _replace_mid_download(gcs_emulator, bucket, tmp_path, *, composite: bool):
 
 
 def test_an_object_replaced_mid_download_fails_verification(gcs_emulator, bucket, tmp_path):
-    assert "md5" in str(_replace_mid_download(gcs_emulator, bucket, tmp_path, composite=False))
+    error = str(_replace_mid_download(gcs_emulator, bucket, tmp_path, composite=False))
+    assert ("crc32c" if compiled_crc32c() else "md5") in error
+
+
+def test_a_download_is_checked_by_the_cheaper_of_the_two_hashes(
+    gcs_emulator, bucket, gcs, tmp_path
+):
+    """Every object has a crc32c, GCS's recommended check (hashes-etags); compiled it costs a
+    fraction of md5, so it is the check, and the md5 is not read. Without the C extension md5
+    is cheaper, and the roles swap."""
+    used, unused = ("crc32c", "md5Hash") if compiled_crc32c() else ("md5Hash", "crc32c")
+    data = os.urandom(2 * 1024 * 1024)
+    put(bucket, "h/x.bin", data)
+    gcs_emulator.wrong_hash("data-bucket", "h/x.bin", unused)
+    download(gcs, gcs.stat("data-bucket", "h/x.bin"), tmp_path / "ok.bin")
+    assert (tmp_path / "ok.bin").read_bytes() == data
+    gcs_emulator.wrong_hash("data-bucket", "h/x.bin", used)
+    with pytest.raises(GcsIntegrityError, match="did not verify"):
+        download(gcs, gcs.stat("data-bucket", "h/x.bin"), tmp_path / "bad.bin")
+    assert sorted(os.listdir(tmp_path)) == ["ok.bin"]
 
 
 def test_a_composite_object_is_verified_by_crc32c(gcs_emulator, bucket, tmp_path, cache_dir, gcs):
