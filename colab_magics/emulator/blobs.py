@@ -12,7 +12,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from colab_magics.emulator.wire import READ_BLOCK
 
@@ -33,23 +33,18 @@ class ContentHashes:
     """The checksums Drive keeps of binary content, fed as the bytes arrive (files resource:
     ``md5Checksum``, ``sha1Checksum``, ``sha256Checksum``)."""
 
-    def __init__(self) -> None:
-        self._md5, self._sha1, self._sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+    def __init__(self, hashes: tuple[Any, ...] | None = None) -> None:
+        self._hashes = hashes or tuple(hashlib.new(a) for a in ("md5", "sha1", "sha256"))
 
     def update(self, data: bytes | memoryview) -> None:
-        for h in (self._md5, self._sha1, self._sha256):
+        for h in self._hashes:
             h.update(data)
 
     def copy(self) -> ContentHashes:
-        twin = ContentHashes.__new__(ContentHashes)
-        twin._md5, twin._sha1, twin._sha256 = (
-            h.copy() for h in (self._md5, self._sha1, self._sha256)
-        )
-        return twin
+        return ContentHashes(tuple(h.copy() for h in self._hashes))
 
     def blob(self, path: Path, size: int) -> Blob:
-        digests = (h.hexdigest() for h in (self._md5, self._sha1, self._sha256))
-        return Blob(path, size, *digests)
+        return Blob(path, size, *(h.hexdigest() for h in self._hashes))
 
 
 class BlobWriter:
