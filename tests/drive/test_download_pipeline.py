@@ -82,9 +82,10 @@ def test_cuts_on_every_answer_resume_from_the_last_byte_until_retries_run_out(em
             download_to_stream(client.transport, client.stat("p/halves.bin"), out, chunk_size=UNIT)
     finally:
         emulator.settings.faults_off()
-    # Resumed from where each cut left off: what arrived is a prefix, never refetched.
-    assert len(out.getvalue()) >= SIZE // 2
-    assert data.startswith(out.getvalue()[: len(out.getvalue()) // UNIT * UNIT])
+    # Resumed from where each cut left off: what arrived is a prefix, written once. (How much
+    # arrives varies: the cut is a reset, and a reset drops what the client had not yet read.)
+    got = out.getvalue()
+    assert got and data.startswith(got)
 
 
 class _FullDisk(io.RawIOBase):
