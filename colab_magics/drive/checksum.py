@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import hashlib
 import time
-from collections.abc import Iterable
 
 ALGORITHMS = ("md5", "sha1", "sha256")
 
@@ -46,12 +45,3 @@ def fastest_first() -> tuple[str, ...]:
             runs.append(time.perf_counter() - start)
         cost[algorithm] = min(runs)
     return tuple(sorted(ALGORITHMS, key=cost.__getitem__))
-
-
-def fastest(offered: Iterable[Checksum]) -> Checksum | None:
-    """Of the checksums Drive ``offered``, the one cheapest to compute here."""
-    by_algorithm = {c.algorithm: c for c in offered}
-    for algorithm in fastest_first():
-        if algorithm in by_algorithm:
-            return by_algorithm[algorithm]
-    return None

@@ -7,7 +7,7 @@ import dataclasses
 import mimetypes
 from typing import Any
 
-from colab_magics.drive.checksum import ALGORITHMS, Checksum, fastest
+from colab_magics.drive.checksum import ALGORITHMS, Checksum, fastest_first
 
 FOLDER_MIME = "application/vnd.google-apps.folder"
 NATIVE_PREFIX = "application/vnd.google-apps."
@@ -56,7 +56,7 @@ class DriveFile:
     @property
     def verifiable_by(self) -> Checksum | None:
         """The checksum Drive gave that is quickest to compute here (None: none given)."""
-        return fastest(c for a in ALGORITHMS if (c := self.checksum(a)) is not None)
+        return next(filter(None, map(self.checksum, fastest_first())), None)
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> DriveFile:
